@@ -1,0 +1,250 @@
+"""Run a named experiment at full scale and save its results as JSON.
+
+    python -m dendnotes.reproduce --list
+    python -m dendnotes.reproduce EXPERIMENT [--dataset NAME] [--epochs N] [--seed S]
+                                  [--device cpu|cuda] [--out DIR]
+
+Each experiment trains one learning rule and writes
+``<out>/<experiment>__<dataset>__seed<S>.json`` holding the configuration, the
+per-epoch history, the final test accuracy, the wall time, the hardware and the
+package version. The file appears only when the run has finished: an interrupted
+run leaves nothing behind. The GPU is used when one is present unless
+``--device cpu`` is given.
+
+The ``compare-*`` experiments are the book's shared benchmark: every rule on the
+same 784-500-10 network with the same budget, so their numbers can sit in one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import __version__, data
+from .training import LearningRule, choose_device, fit
+
+RESULTS_DIR = Path("results")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A runnable experiment: ``run(dataset, epochs, seed, device)`` returns a JSON-able dict.
+
+    The dict must hold ``history`` (a ``History.to_dict()``) and ``config``.
+    """
+
+    name: str
+    summary: str
+    run: Callable[..., dict]
+    dataset: str
+    epochs: int
+    datasets: tuple[str, ...] = ("mnist-5k", "fashion-mnist", "mnist")
+    paper: str = ""
+
+
+@dataclass(frozen=True)
+class MLPRecipe:
+    """One rule's settings for the shared 784-500-10 benchmark."""
+
+    make_rule: Callable[[torch.nn.Module], LearningRule]
+    activation: str = "relu"
+    lr: float = 0.05
+    momentum: float = 0.9
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    extra: dict = field(default_factory=dict)
+
+
+def train_mlp_recipe(recipe: MLPRecipe, dataset: str, epochs: int, seed: int, device: str | None, sizes=None) -> dict:
+    """Train an MLP with the recipe's rule on ``dataset``; return history and config."""
+    from .mlp import MLP
+
+    x_train, y_train, x_test, y_test = data.load(dataset)
+    sizes = sizes or [x_train.shape[1], 500, int(y_train.max()) + 1]
+    net = MLP(sizes, activation=recipe.activation, seed=seed)
+    rule = recipe.make_rule(net)
+    history = fit(
+        rule,
+        (x_train, y_train, x_test, y_test),
+        epochs=epochs,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        optimizer=recipe.optimizer,
+        seed=seed,
+        device=device,
+    )
+    config = {
+        "rule": rule.name,
+        "sizes": sizes,
+        "activation": recipe.activation,
+        "optimizer": recipe.optimizer,
+        "lr": recipe.lr,
+        "momentum": recipe.momentum,
+        "batch_size": recipe.batch_size,
+        **recipe.extra,
+    }
+    return {"history": history.to_dict(), "config": config}
+
+
+def comparison_recipes() -> dict[str, MLPRecipe]:
+    """The shared benchmark's rules, each with its settings."""
+    from .backprop import Backprop
+    from .perturbation import NodePerturbation
+
+    return {
+        "bp": MLPRecipe(Backprop),
+        "np": MLPRecipe(
+            lambda net: NodePerturbation(net, sigma=1e-3, n_samples=1), lr=0.01, extra={"sigma": 1e-3}
+        ),
+    }
+
+
+def comparison_experiment(key: str, recipe: MLPRecipe) -> Experiment:
+    def run(dataset, epochs, seed, device):
+        return train_mlp_recipe(recipe, dataset, epochs, seed, device)
+
+    return Experiment(
+        name=f"compare-{key}",
+        summary=f"shared benchmark: {key.upper()} on a 784-500-10 {recipe.activation} network",
+        run=run,
+        dataset="mnist-5k",
+        epochs=20,
+    )
+
+
+def experiments() -> dict[str, Experiment]:
+    """Every experiment, by name."""
+    found = [comparison_experiment(key, recipe) for key, recipe in comparison_recipes().items()]
+    return {e.name: e for e in found}
+
+
+def hardware() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def write_json_atomically(path: Path, payload: dict) -> None:
+    """Write ``payload`` to ``path`` via a temporary file and a rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=1)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def run_experiment(name: str, *, dataset=None, epochs=None, seed=0, device=None, out=RESULTS_DIR, argv=None) -> Path:
+    """Run experiment ``name`` and write its JSON result; return the file's path."""
+    known = experiments()
+    if name not in known:
+        raise ValueError(f"unknown experiment {name!r}; run with --list to see the {len(known)} experiments")
+    experiment = known[name]
+    dataset = dataset or experiment.dataset
+    if dataset not in experiment.datasets:
+        raise ValueError(f"experiment {name!r} runs on {', '.join(experiment.datasets)}, not {dataset!r}")
+    epochs = experiment.epochs if epochs is None else epochs
+    if epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    device = str(choose_device(device))
+    result = experiment.run(dataset=dataset, epochs=epochs, seed=seed, device=device)
+    history = result["history"]
+    payload = {
+        "experiment": name,
+        "summary": experiment.summary,
+        "paper": experiment.paper,
+        "dataset": dataset,
+        "epochs": epochs,
+        "seed": seed,
+        "device": device,
+        "config": result["config"],
+        "history": history,
+        "final_test_accuracy": history["metrics"]["test_accuracy"][-1],
+        "wall_time_s": history["wall_time"],
+        "hardware": hardware(),
+        "dendnotes_version": __version__,
+        "command": "python -m dendnotes.reproduce " + shlex.join(argv if argv is not None else [name]),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = Path(out) / f"{name}__{dataset}__seed{seed}.json"
+    write_json_atomically(path, payload)
+    return path
+
+
+def describe_experiments() -> str:
+    lines = []
+    for e in experiments().values():
+        lines.append(f"  {e.name:32s} {e.summary}")
+        lines.append(f"  {'':32s} default: --dataset {e.dataset} --epochs {e.epochs}; datasets: {', '.join(e.datasets)}")
+        if e.paper:
+            lines.append(f"  {'':32s} paper: {e.paper}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dendnotes.reproduce",
+        description=__doc__.split("\n\n")[0],
+        epilog="experiments:\n" + describe_experiments(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("experiment", nargs="?", help="name of the experiment (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument("--dataset", help=f"one of {', '.join(data.DATASETS)} (default: the experiment's own)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: the experiment's own)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: the GPU when present, else the CPU")
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="folder for the JSON result (default: results)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        print(describe_experiments())
+        return 0
+    if not args.experiment:
+        parser.error("name an experiment (see --list)")
+    try:
+        path = run_experiment(
+            args.experiment, dataset=args.dataset, epochs=args.epochs, seed=args.seed,
+            device=args.device, out=args.out, argv=argv,
+        )
+    except KeyboardInterrupt:
+        print("interrupted: no result file was written", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
