@@ -1,0 +1,182 @@
+"""Generate coursework from the book's notebooks: student versions and an instructor copy.
+
+    python -m dendnotes.coursework student OUT_DIR [--book book]
+
+writes ``OUT_DIR/student/*.ipynb`` (no solutions) and ``OUT_DIR/instructor/*.ipynb``
+(the source notebooks, solutions included), plus ``OUT_DIR/README.md``.
+
+How solutions are marked in the source notebooks (the one convention):
+
+* A written solution is a ``{solution}`` directive in a Markdown cell, fenced with
+  backticks or colons. Student versions drop the whole directive.
+* A code solution is the run of cells between a Markdown cell holding
+  ``{solution-start} <label>`` and one holding ``{solution-end}`` (sphinx-exercise's
+  gated solutions). Student versions drop the two marker cells and any Markdown
+  between them, and replace each code cell by a stub: the same function
+  signatures and docstrings with ``...`` bodies that ``raise NotImplementedError``,
+  tagged ``raises-exception``.
+* A cell that calls ``check.<exercise>(...)`` (``dendnotes.check``) verifies the
+  solution; student versions tag it ``raises-exception`` too, since it fails until
+  the exercise is done. Code that needs the solution's results belongs inside the
+  gated block or in a check cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+START = re.compile(r"\{solution-start\}\s*(\S+)")
+END = re.compile(r"\{solution-end\}")
+CHECK_CALL = re.compile(r"\bcheck\.\w+\(")
+FENCE_OPEN = re.compile(r"^(\s*)(`{3,}|:{3,})\{solution\}")
+
+
+def remove_solution_directives(markdown: str) -> str:
+    """Drop every ``{solution}`` directive (and its body) from a Markdown string."""
+    lines, kept, closing = markdown.split("\n"), [], None
+    for line in lines:
+        if closing is None:
+            match = FENCE_OPEN.match(line)
+            if match:
+                closing = re.compile(rf"^\s*{re.escape(match.group(2)[0])}{{{len(match.group(2))},}}\s*$")
+                continue
+            kept.append(line)
+        elif closing.match(line):
+            closing = None
+    if closing is not None:
+        raise ValueError("a {solution} directive is never closed")
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n")
+
+
+def stub_for(source: str, label: str) -> str:
+    """A stub for a solution cell: imports, signatures and docstrings kept; bodies raise."""
+    message = f'raise NotImplementedError("exercise {label}: your code here")'
+    lines = source.split("\n")
+    parts, other_code = [], False
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            parts.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+            continue
+        first = node.body[0] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        if first is None or first.lineno == node.lineno:
+            other_code = True
+            continue
+        top = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+        head = lines[top - 1 : first.lineno - 1]
+        if ast.get_docstring(node) is not None:
+            head += lines[first.lineno - 1 : first.end_lineno]
+        indent = " " * first.col_offset
+        parts.append("\n".join(head + [f"{indent}...  # your code here", f"{indent}{message}"]))
+    if other_code:
+        parts.append(f"# Exercise {label}: your code here\n...\n{message}")
+    return "\n\n".join(parts)
+
+
+def student_version(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with every solution removed or stubbed (see the module docstring)."""
+    student = copy.deepcopy(notebook)
+    cells, label = [], None
+    for cell in student.cells:
+        text = cell.source
+        if cell.cell_type == "markdown" and START.search(text):
+            if label is not None:
+                raise ValueError(f"solution-start for {START.search(text).group(1)} inside {label}'s solution")
+            label = START.search(text).group(1)
+            continue
+        if cell.cell_type == "markdown" and END.search(text):
+            if label is None:
+                raise ValueError("solution-end without a solution-start")
+            label = None
+            continue
+        if label is not None:
+            if cell.cell_type == "code":
+                cell.source = stub_for(text, label)
+                tag(cell, "raises-exception")
+                cells.append(cell)
+            continue
+        if cell.cell_type == "markdown":
+            cell.source = remove_solution_directives(text)
+            if not cell.source.strip():
+                continue
+        elif CHECK_CALL.search(text):
+            tag(cell, "raises-exception")
+        cells.append(cell)
+    if label is not None:
+        raise ValueError(f"solution-start {label} is never ended")
+    student.cells = cells
+    return student
+
+
+def tag(cell: nbformat.NotebookNode, name: str) -> None:
+    tags = cell.metadata.setdefault("tags", [])
+    if name not in tags:
+        tags.append(name)
+
+
+def solution_code(notebook: nbformat.NotebookNode) -> list[str]:
+    """The source of every code cell inside a gated solution."""
+    found, inside = [], False
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and START.search(cell.source):
+            inside = True
+        elif cell.cell_type == "markdown" and END.search(cell.source):
+            inside = False
+        elif inside and cell.cell_type == "code":
+            found.append(cell.source)
+    return found
+
+
+README = """# Coursework generated from the dendnotes book
+
+- `student/`: one notebook per chapter. Solutions are removed; code exercises are stubs
+  that raise `NotImplementedError` until completed, and the `check.<exercise>(...)` cell
+  after each one tells the student whether the answer is right and, if not, what is wrong.
+- `instructor/`: the same notebooks with solutions (written ones as dropdowns).
+
+Students need the `dendnotes` package (see the book's README). Run a student notebook
+top to bottom: cells tagged `raises-exception` are the unfinished exercises.
+"""
+
+
+def write_coursework(book_dir: Path, out_dir: Path) -> list[Path]:
+    """Write student and instructor notebooks for every chapter in ``book_dir``."""
+    notebooks = sorted(Path(book_dir).glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks in {book_dir}")
+    written = []
+    for folder in ("student", "instructor"):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.write(notebook, out_dir / "instructor" / path.name)
+        nbformat.write(student_version(notebook), out_dir / "student" / path.name)
+        written.append(out_dir / "student" / path.name)
+    (out_dir / "README.md").write_text(README)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dendnotes.coursework", description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=["student"], help="'student': student notebooks plus an instructor copy")
+    parser.add_argument("out_dir", type=Path, help="folder to write the coursework into")
+    parser.add_argument("--book", type=Path, default=Path("book"), help="folder of the source notebooks (default: book)")
+    args = parser.parse_args(argv)
+    try:
+        written = write_coursework(args.book, args.out_dir)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} student notebooks to {args.out_dir / 'student'} and the instructor copy to "
+          f"{args.out_dir / 'instructor'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
