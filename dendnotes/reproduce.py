@@ -58,57 +58,37 @@ class MLPRecipe:
     """One rule's settings for the shared 784-500-10 benchmark."""
 
     make_rule: Callable[[torch.nn.Module], LearningRule]
-    activation: str = "relu"
-    lr: float = 0.05
-    momentum: float = 0.9
-    batch_size: int = 32
-    optimizer: str = "sgd"
+    activation: str = "tanh"
+    lr: float = 0.2
+    momentum: float = 0.0
+    weight_decay: float = 1e-4
+    batch_size: int = 64
     extra: dict = field(default_factory=dict)
 
 
-def train_mlp_recipe(recipe: MLPRecipe, dataset: str, epochs: int, seed: int, device: str | None, sizes=None) -> dict:
-    """Train an MLP with the recipe's rule on ``dataset``; return history and config."""
+def train_mlp_recipe(recipe: MLPRecipe, dataset: str, epochs: int, seed: int, device: str | None) -> dict:
+    """Train a 784-500-10 MLP with the recipe's rule on ``dataset``; return history and config."""
     from .mlp import MLP
 
     x_train, y_train, x_test, y_test = data.load(dataset)
-    sizes = sizes or [x_train.shape[1], 500, int(y_train.max()) + 1]
-    net = MLP(sizes, activation=recipe.activation, seed=seed)
-    rule = recipe.make_rule(net)
-    history = fit(
-        rule,
-        (x_train, y_train, x_test, y_test),
-        epochs=epochs,
-        batch_size=recipe.batch_size,
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        optimizer=recipe.optimizer,
-        seed=seed,
-        device=device,
-    )
-    config = {
-        "rule": rule.name,
-        "sizes": sizes,
-        "activation": recipe.activation,
-        "optimizer": recipe.optimizer,
-        "lr": recipe.lr,
-        "momentum": recipe.momentum,
-        "batch_size": recipe.batch_size,
-        **recipe.extra,
-    }
+    sizes = [x_train.shape[1], 500, int(y_train.max()) + 1]
+    rule = recipe.make_rule(MLP(sizes, activation=recipe.activation, seed=seed))
+    settings = {"batch_size": recipe.batch_size, "lr": recipe.lr, "momentum": recipe.momentum,
+                "weight_decay": recipe.weight_decay}
+    history = fit(rule, (x_train, y_train, x_test, y_test), epochs=epochs, seed=seed, device=device, **settings)
+    config = {"rule": rule.name, "sizes": sizes, "activation": recipe.activation, "optimizer": "sgd",
+              **settings, **recipe.extra}
     return {"history": history.to_dict(), "config": config}
 
 
 def comparison_recipes() -> dict[str, MLPRecipe]:
-    """The shared benchmark's rules, each with its settings."""
-    from .backprop import Backprop
+    """The shared benchmark's MLP rules, each with its settings (those of chapter 3 for FA's family)."""
+    from .feedback_alignment import make_rule
     from .perturbation import NodePerturbation
 
-    return {
-        "bp": MLPRecipe(Backprop),
-        "np": MLPRecipe(
-            lambda net: NodePerturbation(net, sigma=1e-3, n_samples=1), lr=0.01, extra={"sigma": 1e-3}
-        ),
-    }
+    recipes = {key.lower(): MLPRecipe(lambda net, key=key: make_rule(key, net, seed=1)) for key in ("BP", "FA", "DFA", "SS", "KP")}
+    recipes["np"] = MLPRecipe(lambda net: NodePerturbation(net, sigma=1e-3), lr=0.01, extra={"sigma": 1e-3})
+    return recipes
 
 
 def comparison_experiment(key: str, recipe: MLPRecipe) -> Experiment:
@@ -124,9 +104,46 @@ def comparison_experiment(key: str, recipe: MLPRecipe) -> Experiment:
     )
 
 
+def history_result(history, **config) -> dict:
+    return {"history": history.to_dict(), "config": config}
+
+
+def run_scellier_ep(dataset, epochs, seed, device) -> dict:
+    """Scellier & Bengio's 1-hidden-layer settings (see equilibrium_propagation.run_paper_experiment)."""
+    from . import equilibrium_propagation as ep
+
+    history = ep.run_paper_experiment(dataset, epochs=epochs, seed=seed, device=device)
+    return history_result(history, rule="EP", sizes=[784, 500, 10], batch_size=20, free_steps=40, nudged_steps=4,
+                          beta=0.5, nudging="random-sign", layer_lrs=[0.1, 0.05])
+
+
+def paper_experiments() -> list[Experiment]:
+    """Each chapter's paper-scale run, with the paper's settings as defaults."""
+    from . import feedback_alignment as fa
+
+    def lillicrap(rule):
+        def run(dataset, epochs, seed, device):
+            histories = fa.run_mnist_comparison(dataset, rules=(rule,), epochs=epochs, seed=seed, device=device)
+            return history_result(histories[rule], rule=rule, sizes=[784, fa.MNIST_HIDDEN, 10], activation="sigmoid",
+                                  weight_decay=fa.MNIST_WEIGHT_DECAY, lr_per_example=fa.MNIST_LR_PER_EXAMPLE)
+        return run
+
+    found = [
+        Experiment(f"lillicrap2016-{rule.lower()}", f"Lillicrap et al. 2016: {rule} on a 784-1000-10 sigmoid network",
+                   lillicrap(rule), "mnist", 100, paper="Lillicrap et al. 2016, Nat Commun 7:13276")
+        for rule in ("BP", "FA")
+    ]
+    found.append(Experiment("scellier2017-ep", "Scellier & Bengio 2017: EP, 784-500-10, 1 hidden layer", run_scellier_ep,
+                            "mnist", 25, paper="Scellier & Bengio 2017, Front Comput Neurosci"))
+    return found
+
+
 def experiments() -> dict[str, Experiment]:
     """Every experiment, by name."""
     found = [comparison_experiment(key, recipe) for key, recipe in comparison_recipes().items()]
+    found.append(Experiment("compare-ep", "shared benchmark: EP on a 784-500-10 energy network (Scellier & Bengio's settings)",
+                            run_scellier_ep, "mnist-5k", 20))
+    found += paper_experiments()
     return {e.name: e for e in found}
 
 
