@@ -67,7 +67,11 @@ class MLPRecipe:
 
 
 def train_mlp_recipe(recipe: MLPRecipe, dataset: str, epochs: int, seed: int, device: str | None) -> dict:
-    """Train a 784-500-10 MLP with the recipe's rule on ``dataset``; return history and config."""
+    """Train a 784-500-10 MLP with the recipe's rule on ``dataset``; return history and config.
+
+    The history also records ``update_angle_1``: degrees between the rule's hidden-layer
+    update and backprop's on 1,000 fixed training examples, after every epoch."""
+    from .feedback_alignment import update_angles
     from .mlp import MLP
 
     x_train, y_train, x_test, y_test = data.load(dataset)
@@ -75,7 +79,13 @@ def train_mlp_recipe(recipe: MLPRecipe, dataset: str, epochs: int, seed: int, de
     rule = recipe.make_rule(MLP(sizes, activation=recipe.activation, seed=seed))
     settings = {"batch_size": recipe.batch_size, "lr": recipe.lr, "momentum": recipe.momentum,
                 "weight_decay": recipe.weight_decay}
-    history = fit(rule, (x_train, y_train, x_test, y_test), epochs=epochs, seed=seed, device=device, **settings)
+    probe_x, probe_y = x_train[:1000].to(device), y_train[:1000].to(device)
+
+    def hidden_update_angle(epoch, rule):
+        return {"update_angle_1": update_angles(rule, probe_x, probe_y)[0]}
+
+    history = fit(rule, (x_train, y_train, x_test, y_test), epochs=epochs, seed=seed, device=device,
+                  on_epoch_end=hidden_update_angle, **settings)
     config = {"rule": rule.name, "sizes": sizes, "activation": recipe.activation, "optimizer": "sgd",
               **settings, **recipe.extra}
     return {"history": history.to_dict(), "config": config}
@@ -117,6 +127,19 @@ def run_scellier_ep(dataset, epochs, seed, device) -> dict:
                           beta=0.5, nudging="random-sign", layer_lrs=[0.1, 0.05])
 
 
+def segregated_dendrites_runner(hidden: tuple[int, ...], mode: str):
+    """A runner for Guerguiev et al.'s network with ``hidden`` layers, trained in ``mode``."""
+
+    def run(dataset, epochs, seed, device):
+        from . import segregated_dendrites as sd
+
+        record = sd.run_paper_experiment(dataset, hidden, epochs=epochs, mode=mode, seed=seed, device=device)
+        config = {key: record[key] for key in ("sizes", "mode", "feedback", "g_a", "batch_size", "lr", "learning_rates")}
+        return {"history": record["history"], "config": {"rule": "SD" if mode == "rate" else "SD-spiking", **config}}
+
+    return run
+
+
 def paper_experiments() -> list[Experiment]:
     """Each chapter's paper-scale run, with the paper's settings as defaults."""
     from . import feedback_alignment as fa
@@ -135,6 +158,11 @@ def paper_experiments() -> list[Experiment]:
     ]
     found.append(Experiment("scellier2017-ep", "Scellier & Bengio 2017: EP, 784-500-10, 1 hidden layer", run_scellier_ep,
                             "mnist", 25, paper="Scellier & Bengio 2017, Front Comput Neurosci"))
+    for hidden in ((), (500,), (500, 100)):
+        sizes = "-".join(map(str, (784, *hidden, 10)))
+        found.append(Experiment(f"guerguiev2017-{sizes}", f"Guerguiev et al. 2017: segregated dendrites, {sizes}, spiking",
+                                segregated_dendrites_runner(hidden, "spiking"), "mnist", 60,
+                                paper="Guerguiev, Lillicrap & Richards 2017, eLife 6:e22901"))
     return found
 
 
@@ -143,6 +171,9 @@ def experiments() -> dict[str, Experiment]:
     found = [comparison_experiment(key, recipe) for key, recipe in comparison_recipes().items()]
     found.append(Experiment("compare-ep", "shared benchmark: EP on a 784-500-10 energy network (Scellier & Bengio's settings)",
                             run_scellier_ep, "mnist-5k", 20))
+    for mode, rule in (("rate", "sd"), ("spiking", "sd-spiking")):
+        found.append(Experiment(f"compare-{rule}", f"shared benchmark: segregated dendrites ({mode}) on 784-500-10",
+                                segregated_dendrites_runner((500,), mode), "mnist-5k", 20))
     found += paper_experiments()
     return {e.name: e for e in found}
 

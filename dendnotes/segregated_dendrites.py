@@ -39,7 +39,6 @@ The paper's learning rates are tuned for online steps; apply them to the batch m
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
@@ -786,9 +785,10 @@ def run_paper_experiment(
     paper's step is tuned for online learning, and B of them at once drive the output
     neurons into the sigmoid's flat tail, where learning stops.) ``batch_size=1, lr=1``
     is the paper's online procedure exactly. ``n_train`` / ``n_test`` use the first
-    images only (for timing runs). Writes a JSON record of the configuration, the test
-    error after every epoch and the timing to ``out`` (default
-    ``results/segregated_dendrites/<dataset>_<sizes>_<mode>.json``) and returns it.
+    images only (for timing runs). Returns a record of the configuration, the test
+    error after every epoch and the timing, and also writes it as JSON to ``out`` if
+    given. ``python -m dendnotes.reproduce guerguiev2017-<sizes>`` runs it and saves
+    the record with the book's other results.
     """
     from .data import load
 
@@ -825,10 +825,9 @@ def run_paper_experiment(
         "history": history.to_dict(),
         "wall_time_s": history.wall_time,
     }
-    if out is None:
-        out = Path("results") / "segregated_dendrites" / f"{dataset}_{'-'.join(map(str, sizes))}_{mode}.json"
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    result["path"] = str(out)
+    if out is not None:
+        from .reproduce import write_json_atomically
+
+        write_json_atomically(Path(out), result)
+        result["path"] = str(out)
     return result
