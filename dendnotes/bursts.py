@@ -1,0 +1,717 @@
+"""Bursts as a second message: spiking two-compartment populations and burst-dependent plasticity.
+
+Naud & Sprekeler (2018) and Payeur, Guerguiev, Zenke, Richards & Naud (2021) read a
+pyramidal neuron's spike train as two interleaved streams:
+
+* an **event** is an isolated spike or the first spike of a burst;
+* a **burst** is marked by a second spike within ``burst_window`` (16 ms) of the
+  previous one; further spikes of the same burst add nothing.
+
+A population's event rate E(t), burst rate B(t) and burst probability P = B/E
+can then carry two different signals: E the input to the somata (bottom-up), P
+the input to the apical dendrites (top-down).
+
+Neuron model (a simplification of the papers' adaptive two-compartment neurons,
+kept just detailed enough to multiplex). Time in ms, one Euler step of ``dt``:
+
+    tau_s dV_s/dt = -V_s + I_s(t) + synaptic jumps       (soma)
+    tau_d dV_d/dt = -V_d + I_d(t) + synaptic jumps       (apical dendrite)
+
+Outside a dead time of ``refractory`` ms after its last event, a soma emits an
+event with probability max_rate * sigmoid(V_s) * dt per step (escape noise).
+With probability sigmoid(V_d), taken at the event, the event becomes a burst: a
+second spike follows after a delay uniform in [burst_delay_min, burst_delay_max]
+(5-15 ms, as in Payeur et al.'s "burst Poisson" neurons). The dead time (32 ms)
+covers the burst and the burst window after it, so every event and burst can be
+recovered from the spikes alone (:func:`detect_events_and_bursts`), and the event
+train does not depend on the dendrite at all. We leave out somatic and dendritic
+adaptation, conductance-based synapses and the dendrite's small effect on the
+somatic rate, which in real neurons mixes the two streams a little.
+
+Readers. Short-term depressing synapses mostly transmit the first spike of a
+burst (event rate); facilitating synapses mostly transmit the later spikes
+(burst rate): :func:`short_term_plasticity` (Tsodyks-Markram dynamics).
+
+Burst-dependent plasticity (Payeur et al. 2021):
+
+    dw_ij/dt = eta [B_i(t) - Pbar_i(t) E_i(t)] Etilde_j(t)
+
+with B_i, E_i the postsynaptic burst and event trains, Pbar_i a running average of
+the neuron's burst probability (ratio of exponential traces of its bursts and
+events, time constant ``tau_avg``) and Etilde_j the presynaptic event trace
+(time constant ``tau_pre``). Bursts potentiate, events depress in proportion to
+the expected burst fraction, so on average dw ~ (P - Pbar) E Etilde: no change
+while P stays at its running average, potentiation when the dendrite raises it.
+
+Everything works on batched tensors (..., neurons); the spiking XOR of Payeur
+et al. (input, hidden and output populations, error carried by bursts) is
+:class:`SpikingXOR` and :func:`run_xor_experiment`.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+
+import torch
+from tqdm.auto import tqdm
+
+from .training import choose_device
+
+
+@contextmanager
+def one_thread():
+    """Run the enclosed time-step loop on one CPU thread, then restore torch's setting.
+
+    A simulation step is dozens of tiny tensor operations; spreading each over
+    several threads costs more than it saves, and on a busy machine a thread that
+    waits for its partners can stall every step."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+# ---------------------------------------------------------------------------
+# neurons
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BurstNeuronParams:
+    """Constants of the two-compartment bursting neuron (times in ms, rates in Hz)."""
+
+    dt: float = 1.0
+    tau_soma: float = 10.0
+    tau_dend: float = 10.0
+    max_rate: float = 100.0  # event hazard at saturation (Hz)
+    refractory: float = 32.0  # dead time after an event, long enough to hold its burst and burst window
+    burst_delay_min: float = 5.0  # delay of a burst's second spike after the event
+    burst_delay_max: float = 15.0
+    burst_window: float = 16.0  # a spike this soon after the previous one is part of a burst
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{f.name} must be positive and finite, got {value}")
+        if self.burst_delay_min > self.burst_delay_max:
+            raise ValueError("burst_delay_min must not exceed burst_delay_max")
+        if self.burst_delay_max >= self.burst_window:
+            raise ValueError("a burst's second spike must fall inside burst_window")
+        if self.refractory <= self.burst_delay_max + self.burst_window:
+            raise ValueError("refractory must exceed burst_delay_max + burst_window, or a new event could be "
+                             "mistaken for part of the previous burst")
+        if self.burst_delay_min < self.dt or self.max_rate * 1e-3 * self.dt > 1:
+            raise ValueError(f"dt = {self.dt} ms is too coarse for these delays and rates")
+
+    @property
+    def delay_steps(self) -> tuple[int, int]:
+        """Shortest and longest burst delay in whole steps (inside [min, max] ms)."""
+        low, high = math.ceil(self.burst_delay_min / self.dt - 1e-9), math.floor(self.burst_delay_max / self.dt + 1e-9)
+        return low, max(low, high)
+
+
+@dataclass
+class BurstingPopulation:
+    """State of a batch of bursting two-compartment neurons, shape (..., n).
+
+    ``step`` advances all of them by one time step and returns boolean tensors
+    (spikes, events, bursts); a burst is reported at its second spike, and
+    ``since_event`` then holds how many steps ago its event was. Random numbers
+    are drawn ``chunk`` steps at a time from ``generator``.
+    """
+
+    shape: tuple[int, ...]
+    params: BurstNeuronParams = field(default_factory=BurstNeuronParams)
+    device: torch.device | str = "cpu"
+    generator: torch.Generator | None = None
+    chunk: int = 256
+
+    def __post_init__(self):
+        self.v_soma = torch.zeros(self.shape, device=self.device)
+        self.v_dend = torch.zeros(self.shape, device=self.device)
+        # steps since the last event: start "long ago" so that neurons can fire at once
+        self.since_event = torch.full(self.shape, 2**30, dtype=torch.int32, device=self.device)
+        self.burst_countdown = torch.zeros(self.shape, dtype=torch.int32, device=self.device)
+        self.refractory_steps = math.ceil(self.params.refractory / self.params.dt - 1e-9)
+        self.noise, self.noise_index = None, self.chunk
+
+    def burst_probability(self) -> torch.Tensor:
+        """sigmoid(V_d): the chance that an event now would become a burst."""
+        return torch.sigmoid(self.v_dend)
+
+    def event_probability(self) -> torch.Tensor:
+        """Chance of an event in one step outside the dead time: max_rate * sigmoid(V_s) * dt."""
+        return (self.params.max_rate * 1e-3 * self.params.dt) * torch.sigmoid(self.v_soma)
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Uniforms for events and bursts and a burst delay (in steps) for every neuron."""
+        if self.noise_index == self.chunk:
+            low, high = self.params.delay_steps
+            uniforms = torch.rand((self.chunk, 2, *self.shape), generator=self.generator, device=self.device)
+            delays = torch.randint(low, high + 1, (self.chunk, *self.shape), generator=self.generator,
+                                   device=self.device, dtype=torch.int32)
+            self.noise, self.noise_index = (uniforms, delays), 0
+        uniforms, delays = self.noise
+        i, self.noise_index = self.noise_index, self.noise_index + 1
+        return uniforms[i, 0], uniforms[i, 1], delays[i]
+
+    @torch.no_grad()
+    def step(self, soma_drive, dend_drive, soma_jump=None, dend_jump=None):
+        """One Euler step with external drives I_s, I_d and instantaneous synaptic jumps."""
+        p = self.params
+        a_s, a_d = p.dt / p.tau_soma, p.dt / p.tau_dend
+        self.v_soma.mul_(1 - a_s).add_(soma_drive, alpha=a_s)
+        self.v_dend.mul_(1 - a_d).add_(dend_drive, alpha=a_d)
+        if soma_jump is not None:
+            self.v_soma.add_(soma_jump)
+        if dend_jump is not None:
+            self.v_dend.add_(dend_jump)
+        u_event, u_burst, delay = self.draw()
+        self.since_event += 1
+        bursts = self.burst_countdown == 1
+        self.burst_countdown.sub_(1).clamp_(min=0)
+        free = self.since_event >= self.refractory_steps
+        events = free & (u_event < self.event_probability())
+        becomes_burst = events & (u_burst < self.burst_probability())
+        self.burst_countdown = torch.where(becomes_burst, delay, self.burst_countdown)
+        spikes = events | bursts
+        self.since_event.masked_fill_(events, 0)
+        return spikes, events, bursts
+
+
+def steady_event_rate(v_soma: torch.Tensor | float, params: BurstNeuronParams = BurstNeuronParams()):
+    """Event rate (Hz) of a neuron held at V_s: 1 / (dead time + mean wait), the wait being
+    geometric with the per-step event probability."""
+    q = params.max_rate * 1e-3 * params.dt * torch.sigmoid(torch.as_tensor(v_soma, dtype=torch.float32))
+    dead = math.ceil(params.refractory / params.dt - 1e-9) * params.dt
+    return 1e3 / (dead - params.dt + params.dt / q)
+
+
+# ---------------------------------------------------------------------------
+# reading spike trains
+# ---------------------------------------------------------------------------
+
+
+def check_trains(*trains: torch.Tensor) -> None:
+    shape = trains[0].shape
+    for train in trains:
+        if train.shape != shape:
+            raise ValueError(f"spike trains must share a shape, got {tuple(train.shape)} and {tuple(shape)}")
+        if train.dim() < 1 or train.shape[0] < 1:
+            raise ValueError("spike trains need a leading time axis of length >= 1")
+
+
+@torch.no_grad()
+def detect_events_and_bursts(spikes: torch.Tensor, dt: float = 1.0, burst_window: float = 16.0):
+    """Split spike trains (time first, any trailing shape) into events and bursts.
+
+    A spike more than ``burst_window`` ms after the previous spike (or the first
+    spike) is an event; the first spike within ``burst_window`` of its predecessor
+    marks that event as a burst; later spikes of the same burst are neither.
+    Returns boolean (events, bursts) with the shape of ``spikes``.
+    """
+    check_trains(spikes)
+    if dt <= 0 or burst_window <= 0:
+        raise ValueError("dt and burst_window must be positive")
+    spikes = spikes.bool()
+    events, bursts = torch.zeros_like(spikes), torch.zeros_like(spikes)
+    since = torch.full(spikes.shape[1:], math.inf, device=spikes.device)
+    in_burst = torch.zeros(spikes.shape[1:], dtype=torch.bool, device=spikes.device)
+    with one_thread():
+        for t in range(spikes.shape[0]):
+            s = spikes[t]
+            close = since <= burst_window
+            events[t] = s & ~close
+            bursts[t] = s & close & ~in_burst
+            in_burst = torch.where(s, close, in_burst)
+            since = torch.where(s, torch.zeros_like(since), since) + dt
+    return events, bursts
+
+
+def exponential_filter(trains: torch.Tensor, tau: float, dt: float = 1.0) -> torch.Tensor:
+    """Causal exponential smoothing along time (dim 0), normalised to unit area:
+    a train of counts per step becomes a rate per ms."""
+    if tau <= 0:
+        raise ValueError(f"tau must be positive, got {tau}")
+    decay = math.exp(-dt / tau)
+    out = torch.empty(trains.shape, dtype=torch.float32, device=trains.device)
+    acc = torch.zeros(trains.shape[1:], dtype=torch.float32, device=trains.device)
+    with one_thread():
+        for t in range(trains.shape[0]):
+            acc = decay * acc + (1 - decay) * trains[t].float() / dt
+            out[t] = acc
+    return out
+
+
+def population_rates(events: torch.Tensor, bursts: torch.Tensor, tau: float = 20.0, dt: float = 1.0):
+    """Event rate E(t) and burst rate B(t) in Hz (mean over the last axis, smoothed with ``tau``)
+    and burst probability P(t) = B/E (0 where E = 0)."""
+    check_trains(events, bursts)
+    e = 1e3 * exponential_filter(events.float().mean(dim=-1), tau, dt)
+    b = 1e3 * exponential_filter(bursts.float().mean(dim=-1), tau, dt)
+    return e, b, torch.where(e > 0, b / e.clamp(min=1e-12), torch.zeros_like(e))
+
+
+@torch.no_grad()
+def short_term_plasticity(
+    spikes: torch.Tensor,
+    *,
+    U: float,
+    facilitation: float,
+    tau_facilitation: float,
+    tau_recovery: float,
+    dt: float = 1.0,
+) -> torch.Tensor:
+    """Transmitter released by each spike of a dynamic synapse (Tsodyks & Markram 1997).
+
+    Release probability u relaxes to ``U`` (time constant ``tau_facilitation``) and
+    resources x recover to 1 (``tau_recovery``). A spike releases u x, then
+    x <- x - u x and u <- u + facilitation (1 - u). Returns the release per time
+    step (zero where there is no spike), the shape of ``spikes``.
+    """
+    check_trains(spikes)
+    if not (0 < U <= 1 and 0 <= facilitation <= 1 and tau_facilitation > 0 and tau_recovery > 0):
+        raise ValueError("need 0 < U <= 1, 0 <= facilitation <= 1 and positive time constants")
+    u = torch.full(spikes.shape[1:], U, device=spikes.device)
+    x = torch.ones(spikes.shape[1:], device=spikes.device)
+    decay_u, decay_x = math.exp(-dt / tau_facilitation), math.exp(-dt / tau_recovery)
+    release = torch.zeros(spikes.shape, device=spikes.device)
+    with one_thread():
+        for t in range(spikes.shape[0]):
+            u = U + (u - U) * decay_u
+            x = 1 - (1 - x) * decay_x
+            s = spikes[t].float()
+            r = s * u * x
+            release[t] = r
+            x = x - r
+            u = u + s * facilitation * (1 - u)
+    return release
+
+
+# Readers (parameters in the range Naud & Sprekeler 2018 use): a strongly depressing synapse
+# passes a burst's first spike and little else; a weakly releasing, strongly facilitating
+# synapse passes little of a first spike but much of a second one shortly after.
+DEPRESSING = dict(U=0.9, facilitation=0.0, tau_facilitation=1.0, tau_recovery=50.0)
+FACILITATING = dict(U=0.02, facilitation=0.8, tau_facilitation=20.0, tau_recovery=100.0)
+
+
+def depressing_synapse(spikes: torch.Tensor, dt: float = 1.0) -> torch.Tensor:
+    """Release of a short-term depressing synapse: mostly one unit per event."""
+    return short_term_plasticity(spikes, dt=dt, **DEPRESSING)
+
+
+def facilitating_synapse(spikes: torch.Tensor, dt: float = 1.0) -> torch.Tensor:
+    """Release of a short-term facilitating synapse: mostly one unit per burst."""
+    return short_term_plasticity(spikes, dt=dt, **FACILITATING)
+
+
+# ---------------------------------------------------------------------------
+# multiplexing
+# ---------------------------------------------------------------------------
+
+
+def smooth_random_signal(n_steps: int, tau: float, dt: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """Gaussian noise low-pass filtered three times with time constant ``tau`` (after a
+    burn-in of 10 tau), standardised to mean 0 and variance 1: a slowly varying signal."""
+    if n_steps < 2 or tau <= 0:
+        raise ValueError("need n_steps >= 2 and tau > 0")
+    burn_in = math.ceil(10 * tau / dt)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_steps + burn_in, generator=generator, dtype=torch.float64).tolist()
+    decay = math.exp(-dt / tau)
+    for _ in range(3):
+        acc, y = 0.0, []
+        for value in x:
+            acc = decay * acc + (1 - decay) * value
+            y.append(acc)
+        x = y
+    signal = torch.tensor(x[burn_in:])
+    return ((signal - signal.mean()) / signal.std()).float()
+
+
+@torch.no_grad()
+def simulate_population(
+    soma_drive: torch.Tensor,
+    dend_drive: torch.Tensor,
+    n_neurons: int,
+    params: BurstNeuronParams = BurstNeuronParams(),
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+):
+    """Drive n neurons' somata with I_s(t) and dendrites with I_d(t) (both shape (T,),
+    shared by all neurons); return boolean (spikes, events, bursts) of shape (T, n)."""
+    if soma_drive.dim() != 1 or soma_drive.shape != dend_drive.shape:
+        raise ValueError("soma_drive and dend_drive must be 1-d tensors of the same length")
+    if n_neurons < 1:
+        raise ValueError(f"n_neurons must be positive, got {n_neurons}")
+    generator = torch.Generator(device=device).manual_seed(seed)
+    population = BurstingPopulation((n_neurons,), params, device, generator)
+    population.v_soma += soma_drive[0]
+    population.v_dend += dend_drive[0]
+    out = [torch.zeros(len(soma_drive), n_neurons, dtype=torch.bool, device=device) for _ in range(3)]
+    with one_thread():
+        for t in range(len(soma_drive)):
+            for train, value in zip(out, population.step(soma_drive[t], dend_drive[t])):
+                train[t] = value
+    return tuple(out)
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of two 1-d signals."""
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    return float((a @ b) / (a.norm() * b.norm()))
+
+
+# ---------------------------------------------------------------------------
+# burst-dependent plasticity
+# ---------------------------------------------------------------------------
+
+
+def burst_dependent_update(
+    pre_trace: torch.Tensor, post_events: torch.Tensor, post_bursts: torch.Tensor, p_bar: torch.Tensor,
+    eta: float,
+) -> torch.Tensor:
+    """One step of dw_ij = eta [B_i - Pbar_i E_i] Etilde_j, summed over leading batch axes.
+
+    pre_trace (..., n_pre); post_events, post_bursts, p_bar (..., n_post).
+    Returns dW of shape (n_post, n_pre).
+    """
+    if post_events.shape != post_bursts.shape or post_events.shape != p_bar.shape:
+        raise ValueError("post_events, post_bursts and p_bar must share a shape")
+    if pre_trace.shape[:-1] != post_events.shape[:-1]:
+        raise ValueError("pre and post tensors must share their leading (batch) axes")
+    signal = (post_bursts.float() - p_bar * post_events.float()).reshape(-1, post_events.shape[-1])
+    return eta * signal.T @ pre_trace.reshape(-1, pre_trace.shape[-1]).float()
+
+
+class ExponentialTrace:
+    """x <- x exp(-dt/tau) + (spikes): a running, exponentially weighted spike count."""
+
+    def __init__(self, initial: torch.Tensor, tau: float, dt: float = 1.0):
+        if tau <= 0:
+            raise ValueError(f"tau must be positive, got {tau}")
+        self.value = initial.clone().float()
+        self.decay = math.exp(-dt / tau)
+
+    def update(self, spikes: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Decay, then add the spikes (times ``weight`` if given)."""
+        self.value.mul_(self.decay).add_(spikes.float() if weight is None else spikes * weight)
+        return self.value
+
+
+class BurstDependentPlasticity:
+    """The traces burst-dependent plasticity needs, for a batch of (..., n_pre) -> (..., n_post).
+
+    ``pre_trace``: presynaptic events, time constant ``tau_pre``. ``event_trace``,
+    ``burst_trace``: postsynaptic events and bursts, time constant ``tau_avg``; their
+    ratio is the running burst probability Pbar. A burst is known only at its second
+    spike, some steps after its event; it enters the burst trace discounted by those
+    steps (``burst_age``), as if counted at its event, which keeps Pbar unbiased when
+    tau_avg is not much longer than the burst delay. Traces start at burst probability
+    ``p_init`` and event rate ``rate_init`` (Hz).
+
+    ``update`` returns this step's dW (computed from the traces so far, so an event is
+    weighed against the burst probability seen before it) and then lets the step's
+    spikes in; ``observe`` only lets them in.
+    """
+
+    def __init__(self, batch_shape: tuple[int, ...], n_pre: int, n_post: int, *, eta: float, tau_pre: float,
+                 tau_avg: float, dt: float = 1.0, p_init: float = 0.2, rate_init: float = 5.0,
+                 device: str | torch.device = "cpu"):
+        if not 0 <= p_init <= 1 or rate_init <= 0:
+            raise ValueError("p_init must lie in [0, 1] and rate_init be positive")
+        self.eta = eta
+        expected_events = rate_init * 1e-3 * tau_avg
+        post = torch.full((*batch_shape, n_post), expected_events, device=device)
+        self.pre_trace = ExponentialTrace(torch.full((*batch_shape, n_pre), rate_init * 1e-3 * tau_pre,
+                                                     device=device), tau_pre, dt)
+        self.event_trace = ExponentialTrace(post, tau_avg, dt)
+        self.burst_trace = ExponentialTrace(p_init * post, tau_avg, dt)
+
+    def p_bar(self) -> torch.Tensor:
+        """Running burst probability: burst trace / event trace."""
+        return self.burst_trace.value / self.event_trace.value.clamp(min=1e-6)
+
+    def observe(self, pre_events, post_events, post_bursts, burst_age: torch.Tensor | None = None) -> None:
+        """Let this step's spikes into the traces."""
+        self.pre_trace.update(pre_events)
+        self.event_trace.update(post_events)
+        discount = None if burst_age is None else self.burst_trace.decay ** burst_age.float()
+        self.burst_trace.update(post_bursts, discount)
+
+    def update(self, pre_events, post_events, post_bursts, burst_age: torch.Tensor | None = None) -> torch.Tensor:
+        """dW for this step (from the traces so far), then observe the step's spikes."""
+        dw = burst_dependent_update(self.pre_trace.value, post_events, post_bursts, self.p_bar(), self.eta)
+        self.observe(pre_events, post_events, post_bursts, burst_age)
+        return dw
+
+
+# ---------------------------------------------------------------------------
+# spiking XOR
+# ---------------------------------------------------------------------------
+
+XOR_INPUTS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_TARGETS = torch.tensor([0.0, 1.0, 1.0, 0.0])
+
+
+@dataclass(frozen=True)
+class XORConfig:
+    """Settings of the spiking XOR circuit (times in ms, rates in Hz, drives dimensionless).
+
+    The defaults follow Payeur et al. (2021) where our simplified neurons allow: 500
+    neurons per population, examples of 8 s whose last 10% has the teacher and
+    plasticity on, Pbar averaged over 2 s, output rates of 2 Hz (XOR = 0) and
+    10 Hz (XOR = 1), homeostatic plasticity keeping event rates in that range.
+    Weights are in units of drive per Hz of a presynaptic population (see
+    :class:`SpikingXOR`); ``eta`` is per ms of learning and per trial, so eta x trials x
+    (learning time per example) x (number of examples) sets how far learning goes.
+    :data:`FAST_XOR` is the smaller, faster version the notebook runs.
+    """
+
+    n_per_population: int = 500
+    example_duration: float = 8000.0
+    learning_fraction: float = 0.1
+    tau_avg: float = 2000.0  # running averages: Pbar and the event-rate estimates
+    tau_pre: float = 100.0  # presynaptic event trace
+    eta: float = 0.0024  # weight learning rate, per ms of learning and per trial
+    bias_eta: float = 10.0  # bias learning rate, relative to eta
+    homeostasis: float = 0.1  # homeostatic learning rate, relative to eta
+    rate_low: float = 2.0  # output rate for XOR = 0 (e_min) and lower homeostatic bound
+    rate_high: float = 10.0  # output rate for XOR = 1 (e_max) and upper homeostatic bound
+    input_low: float = -4.0  # somatic drive of an input population coding 0 (about 2 Hz)
+    input_high: float = -1.5  # ... coding 1 (about 12 Hz)
+    hidden_bias: float = -3.5  # mean somatic bias of hidden neurons
+    output_bias: float = -2.0  # ... and of output neurons
+    bias_spread: float = 0.5  # biases start uniform in mean +- spread
+    weight_init: float = 0.1  # mean input -> hidden weight
+    output_weight_init: float = 0.0  # mean hidden -> output weight (net of inhibition: ~0 in the paper)
+    weight_spread: float = 0.5  # weights start uniform in mean * [1 - spread, 1 + spread]
+    feedback: float = 2.5  # apical drive per Hz of output bursts (+ on hidden 1, - on hidden 2)
+    dend_bias: float = 0.0  # apical drive without feedback: burst probability 1/2
+    p_reference: float = 0.5  # burst fraction subtracted from the feedback by event-driven inhibition
+    teacher: float = 3.5  # largest apical drive of the teacher on the output dendrites
+    trials: int = 1  # parallel trials of each pattern; every update is summed over them
+    params: BurstNeuronParams = field(default_factory=BurstNeuronParams)
+
+    def __post_init__(self):
+        if self.n_per_population < 1 or self.trials < 1:
+            raise ValueError("n_per_population and trials must be positive")
+        if not 0 < self.learning_fraction < 1:
+            raise ValueError("learning_fraction must lie in (0, 1)")
+        for name in ("example_duration", "tau_avg", "tau_pre", "rate_high"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("eta", "bias_eta", "homeostasis", "bias_spread", "weight_spread", "teacher"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative")
+        if not 0 <= self.rate_low < self.rate_high:
+            raise ValueError("need 0 <= rate_low < rate_high")
+
+
+# The notebook's version: 50 neurons per population, time step 5 ms, examples of 500 ms
+# (Pbar over 150 ms), 8 parallel trials of each pattern and 60 presentations. The total
+# learning, eta x trials x learning time x presentations, is the same as with the paper's
+# settings (0.02 x 8 x 100 ms x 60 = 0.0024 x 1 x 800 ms x 500).
+FAST_XOR = replace(XORConfig(), n_per_population=50, example_duration=500.0, learning_fraction=0.2, tau_avg=150.0,
+                   eta=0.02, trials=8, params=BurstNeuronParams(dt=5.0))
+FAST_XOR_PRESENTATIONS = 60
+
+
+class SpikingXOR:
+    """Input (2 x n), hidden (2 x n) and output (n) populations of bursting neurons.
+
+    The four XOR patterns run side by side, as a batch of four copies of the circuit
+    that share every synapse (the paper presents them one after another). Forward,
+    each population's events drive the next one's somata through plastic weights
+    W1 (input -> hidden) and W2 (hidden -> output); one signed weight stands for
+    the paper's plastic excitation and fixed feedforward inhibition together.
+    Backward, only the output's bursts reach the hidden dendrites, through fixed
+    feedback: excitatory onto hidden population 1, inhibitory onto hidden population
+    2, net of a share ``p_reference`` of the output's events (the paper's
+    dendrite-targeting inhibition, driven by depressing synapses), so the hidden
+    dendrites see the output's burst probability rather than its event rate.
+
+    A teacher drives the output dendrites during the last part of each example,
+    up for XOR = 1 and down for XOR = 0; W1, W2 and the somatic biases learn by
+    burst-dependent plasticity, plus a slow homeostatic term (as in the authors'
+    XOR simulation) that pushes event rates back into [rate_low, rate_high].
+
+    Units: a presynaptic event adds w to V_s, which decays with tau_soma, so n
+    neurons firing at r Hz add w n r tau_soma / 1000 on average. Weights are stored
+    as g * unit, unit = 1000 / (tau_soma n): g is the drive per Hz of the whole
+    presynaptic population. All 5n neurons of a copy form one
+    :class:`BurstingPopulation`; ``layers`` holds the input, hidden and output slices.
+    """
+
+    def __init__(self, config: XORConfig = XORConfig(), seed: int = 0, device: str | torch.device = "cpu"):
+        self.config = c = config
+        self.device = device = torch.device(device)
+        p, n = c.params, c.n_per_population
+        init = torch.Generator().manual_seed(seed)
+
+        def uniform(shape, mean, spread):
+            return mean + spread * (2 * torch.rand(shape, generator=init) - 1)
+
+        self.batch = batch = 4 * c.trials  # pattern k runs in rows k, k + 4, k + 8, ...
+        self.neurons = BurstingPopulation((batch, 5 * n), p, device, torch.Generator(device=device).manual_seed(seed))
+        self.layers = slice(0, 2 * n), slice(2 * n, 4 * n), slice(4 * n, 5 * n)
+        self.unit = unit = 1e3 / (p.tau_soma * n)
+        self.w1 = (unit * uniform((2 * n, 2 * n), c.weight_init, c.weight_init * c.weight_spread)).to(device)
+        self.w2 = (unit * uniform((n, 2 * n), c.output_weight_init, c.output_weight_init * c.weight_spread)).to(device)
+        sign = torch.cat([torch.ones(n), -torch.ones(n)])
+        self.feedback = (c.feedback * 1e3 / (p.tau_dend * n) * sign[:, None].expand(2 * n, n)).to(device)
+        x = XOR_INPUTS.repeat_interleave(n, dim=1).repeat(c.trials, 1)
+        bias = torch.cat([uniform(2 * n, c.hidden_bias, c.bias_spread), uniform(n, c.output_bias, c.bias_spread)])
+        self.soma_drive = torch.cat([c.input_low + (c.input_high - c.input_low) * x, bias.expand(batch, 3 * n)],
+                                    dim=1).to(device)
+        self.dend_drive = torch.full((batch, 5 * n), c.dend_bias, device=device)
+        self.targets = XOR_TARGETS.to(device)
+        self.plasticity = BurstDependentPlasticity((batch,), 5 * n, 5 * n, eta=c.eta * unit, tau_pre=c.tau_pre,
+                                                   tau_avg=c.tau_avg, dt=p.dt, p_init=torch.sigmoid(
+                                                       torch.tensor(c.dend_bias)).item(), device=device)
+        self.events = torch.zeros(batch, 5 * n, dtype=torch.bool, device=device)
+        self.bursts = torch.zeros(batch, 5 * n, dtype=torch.bool, device=device)
+        self.zeros = torch.zeros(batch, 2 * n, device=device)
+
+    def event_rates(self) -> torch.Tensor:
+        """Running event rate of every neuron (Hz), from the plasticity's event trace."""
+        trace = self.plasticity.event_trace
+        return trace.value * (1 - trace.decay) * (1e3 / self.config.params.dt)
+
+    def population_averages(self, events: torch.Tensor, bursts: torch.Tensor):
+        """Event rate (Hz) and burst probability of each population (input 1, input 2, hidden 1,
+        hidden 2, output) for each pattern, from recorded (time, batch, 5n) events and bursts."""
+        c = self.config
+        shape = (events.shape[0], c.trials, 4, 5, c.n_per_population)
+        e = events.float().reshape(shape).sum(dim=(0, 1, 4))
+        b = bursts.float().reshape(shape).sum(dim=(0, 1, 4))
+        duration = events.shape[0] * c.params.dt
+        return e * (1e3 / (duration * c.trials * c.n_per_population)), b / e.clamp(min=1)
+
+    @torch.no_grad()
+    def step(self, learn: bool = False) -> None:
+        """One time step: last step's events and bursts arrive as synaptic jumps, the neurons
+        fire, the synapses learn (if ``learn``) and the traces take in the new spikes."""
+        c = self.config
+        inp, hid, out = self.layers
+        events, bursts = self.events.float(), self.bursts.float()
+        soma_jump = torch.cat([self.zeros, events[:, inp] @ self.w1.T, events[:, hid] @ self.w2.T], dim=1)
+        feedback = (bursts[:, out] - c.p_reference * events[:, out]) @ self.feedback.T
+        dend_jump = torch.cat([self.zeros, feedback, self.zeros[:, : out.stop - out.start]], dim=1)
+        _, self.events, self.bursts = self.neurons.step(self.soma_drive, self.dend_drive, soma_jump, dend_jump)
+        trace = self.plasticity
+        if learn:
+            self.learn(events, trace)
+        trace.observe(self.events, self.events, self.bursts, self.neurons.since_event)
+
+    def learn(self, last_events: torch.Tensor, trace: BurstDependentPlasticity) -> None:
+        """Burst-dependent plasticity of W1, W2 and the biases, plus homeostasis."""
+        c = self.config
+        inp, hid, out = self.layers
+        signal = self.bursts.float() - trace.p_bar() * self.events.float()
+        pre = trace.pre_trace.value
+        self.w1 += trace.eta * signal[:, hid].T @ pre[:, inp]
+        self.w2 += trace.eta * signal[:, out].T @ pre[:, hid]
+        self.soma_drive[:, hid.start :] += (c.bias_eta * c.eta) * signal[:, hid.start :].sum(dim=0)
+        if c.homeostasis > 0:
+            rate = self.event_rates()
+            push = (c.rate_low - rate).clamp(min=0) - (rate - c.rate_high).clamp(min=0)
+            step = c.homeostasis * trace.eta
+            self.w1 += step * push[:, hid].T @ last_events[:, inp]
+            self.w2 += step * push[:, out].T @ last_events[:, hid]
+
+    def teacher_drive(self, rates: torch.Tensor) -> torch.Tensor:
+        """Apical drive of the teacher given the measured output rates: towards rate_high for
+        XOR = 1 and rate_low for XOR = 0, in proportion to the distance and at most ``teacher``."""
+        c = self.config
+        target = c.rate_low + (c.rate_high - c.rate_low) * self.targets
+        return c.teacher * ((target - rates) / (c.rate_high - c.rate_low)).clamp(-1, 1)
+
+    def run(self, duration: float, teacher: torch.Tensor | None = None, learn: bool = True, record: bool = False):
+        """Run ``duration`` ms and return the mean event rate of each population (Hz,
+        shape (4, 5)). With a ``teacher`` drive (one per pattern) on the output dendrites,
+        the synapses learn (unless ``learn`` is False). With ``record``, also return the
+        (time, batch, 5n) boolean events and bursts."""
+        n, out = self.config.n_per_population, self.layers[2]
+        if teacher is not None and teacher.shape != (4,):
+            raise ValueError(f"teacher needs one drive per XOR pattern, shape (4,), got {tuple(teacher.shape)}")
+        learn = learn and teacher is not None
+        if teacher is not None:
+            self.dend_drive[:, out] = self.config.dend_bias + teacher.repeat(self.config.trials)[:, None]
+        n_steps = round(duration / self.config.params.dt)
+        counts = torch.zeros(self.batch, 5 * n, device=self.device)
+        events, bursts = [], []
+        with one_thread():
+            for _ in range(n_steps):
+                self.step(learn)
+                counts += self.events
+                if record:
+                    events.append(self.events)
+                    bursts.append(self.bursts)
+        self.dend_drive[:, out] = self.config.dend_bias
+        rates = counts.reshape(self.config.trials, 4, 5, n).mean(dim=(0, 3)) * (1e3 / duration)
+        if record:
+            return rates, torch.stack(events), torch.stack(bursts)
+        return rates
+
+    def example(self) -> torch.Tensor:
+        """One example of each pattern: predict, then learn with the teacher set from the
+        output rates of the prediction part. Returns those rates (Hz, one per pattern)."""
+        c = self.config
+        rates = self.run(c.example_duration * (1 - c.learning_fraction))[:, 4]
+        self.run(c.example_duration * c.learning_fraction, teacher=self.teacher_drive(rates))
+        return rates
+
+    def test(self, duration: float | None = None) -> torch.Tensor:
+        """Output event rate per pattern (Hz) over ``duration`` ms without teacher or plasticity."""
+        return self.run(self.config.example_duration if duration is None else duration)[:, 4]
+
+
+def xor_cost(rates: torch.Tensor, config: XORConfig) -> float:
+    """Cross-entropy between XOR and the output rates rescaled to [0, 1] by (rate_low, rate_high)."""
+    y = ((rates - config.rate_low) / (config.rate_high - config.rate_low)).clamp(0.01, 0.99)
+    t = XOR_TARGETS.to(rates.device)
+    return float(-(t * y.log() + (1 - t) * (1 - y).log()).mean())
+
+
+def run_xor_experiment(
+    n_per_population: int = 500,
+    n_examples: int = 2000,
+    example_duration: float = 8000.0,
+    *,
+    config: XORConfig | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train the spiking XOR circuit; defaults are Payeur et al.'s (500 neurons per
+    population, 1 ms steps, 2,000 examples of 8 s, i.e. 500 presentations of the four
+    patterns side by side, Pbar over a quarter of an example). ``config`` overrides the
+    other settings: ``run_xor_experiment(config=FAST_XOR, n_examples=4 * FAST_XOR_PRESENTATIONS)``
+    is the notebook's run (seconds). The paper-scale run is 4 million time steps, about
+    2 hours on one CPU core; it uses the GPU when there is one (``device=None``).
+
+    Returns the output event rates per pattern (Hz) before and after learning, the rates
+    measured in the prediction part of every presentation, their cost (:func:`xor_cost`)
+    and the trained network.
+    """
+    if config is None:
+        config = replace(XORConfig(), n_per_population=n_per_population, example_duration=example_duration,
+                         tau_avg=example_duration / 4)
+    if n_examples < 4:
+        raise ValueError("n_examples must be at least 4 (one presentation of each pattern)")
+    device = choose_device(device)
+    net = SpikingXOR(config, seed=seed, device=device)
+    before = net.test()
+    rates, costs = [], []
+    for _ in tqdm(range(n_examples // 4), desc="spiking XOR", disable=not progress):
+        r = net.example()
+        rates.append(r.cpu())
+        costs.append(xor_cost(r, config))
+    after = net.test()
+    return {"before": before.cpu(), "after": after.cpu(), "rates": torch.stack(rates), "costs": costs,
+            "network": net}

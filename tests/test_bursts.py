@@ -1,0 +1,283 @@
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from dendnotes.bursts import (
+    FAST_XOR,
+    BurstDependentPlasticity,
+    BurstingPopulation,
+    BurstNeuronParams,
+    SpikingXOR,
+    XORConfig,
+    burst_dependent_update,
+    correlation,
+    depressing_synapse,
+    detect_events_and_bursts,
+    exponential_filter,
+    facilitating_synapse,
+    one_thread,
+    population_rates,
+    run_xor_experiment,
+    short_term_plasticity,
+    simulate_population,
+    smooth_random_signal,
+    steady_event_rate,
+    xor_cost,
+)
+
+
+def train(times, length=200):
+    spikes = torch.zeros(length, dtype=torch.bool)
+    spikes[list(times)] = True
+    return spikes
+
+
+# ---------------------------------------------------------------------------
+# event and burst detection
+# ---------------------------------------------------------------------------
+
+
+def test_detection_on_hand_made_train():
+    # 10: event, 20: its burst, 25: third spike of the burst, 60: event, 100: event, 110: burst
+    events, bursts = detect_events_and_bursts(train([10, 20, 25, 60, 100, 110]))
+    assert events.nonzero().flatten().tolist() == [10, 60, 100]
+    assert bursts.nonzero().flatten().tolist() == [20, 110]
+
+
+def test_detection_window_edge_and_time_step():
+    # 16 ms apart is still a burst, 17 ms apart is a new event
+    events, bursts = detect_events_and_bursts(train([0, 16, 50, 67]))
+    assert events.nonzero().flatten().tolist() == [0, 50, 67]
+    assert bursts.nonzero().flatten().tolist() == [16]
+    # with dt = 2 ms, steps 0 and 8 are 16 ms apart; steps 30 and 39 are 18 ms apart
+    events, bursts = detect_events_and_bursts(train([0, 8, 30, 39], 50), dt=2.0)
+    assert events.nonzero().flatten().tolist() == [0, 30, 39]
+    assert bursts.nonzero().flatten().tolist() == [8]
+
+
+def test_detection_works_per_neuron_and_on_silence():
+    spikes = torch.stack([train([5, 10]), train([5, 40]), train([])], dim=1)
+    events, bursts = detect_events_and_bursts(spikes)
+    assert events.sum(0).tolist() == [1, 2, 0]
+    assert bursts.sum(0).tolist() == [1, 0, 0]
+
+
+def test_detection_rejects_bad_input():
+    with pytest.raises(ValueError):
+        detect_events_and_bursts(torch.zeros(0, 3))
+    with pytest.raises(ValueError):
+        detect_events_and_bursts(torch.zeros(10), burst_window=0)
+
+
+# ---------------------------------------------------------------------------
+# neurons
+# ---------------------------------------------------------------------------
+
+
+def test_simulated_events_and_bursts_are_recovered_from_spikes():
+    for dt in (1.0, 5.0):
+        params = BurstNeuronParams(dt=dt)
+        n_steps = round(3000 / dt)
+        spikes, events, bursts = simulate_population(torch.full((n_steps,), -1.0), torch.zeros(n_steps), 50,
+                                                     params, seed=1)
+        detected = detect_events_and_bursts(spikes, dt=dt, burst_window=params.burst_window)
+        assert events.sum() > 100 and bursts.sum() > 50
+        assert torch.equal(detected[0], events) and torch.equal(detected[1], bursts)
+
+
+def test_burst_fraction_follows_dendrite_and_event_rate_follows_soma():
+    n_steps = 4000
+    _, events, bursts = simulate_population(torch.full((n_steps,), -2.0), torch.full((n_steps,), 1.0), 300, seed=2)
+    fraction = bursts.sum() / events.sum()
+    assert abs(float(fraction) - 1 / (1 + math.exp(-1.0))) < 0.03
+    rate = events[200:].float().mean() * 1e3
+    assert abs(float(rate) / float(steady_event_rate(-2.0)) - 1) < 0.05
+
+
+def test_events_do_not_depend_on_the_dendrite():
+    n_steps = 2000
+    soma = torch.full((n_steps,), -1.5)
+    _, events_low, bursts_low = simulate_population(soma, torch.full((n_steps,), -3.0), 40, seed=3)
+    _, events_high, bursts_high = simulate_population(soma, torch.full((n_steps,), 3.0), 40, seed=3)
+    assert torch.equal(events_low, events_high)
+    assert bursts_high.sum() > 5 * bursts_low.sum()
+
+
+def test_neuron_params_are_validated():
+    with pytest.raises(ValueError):
+        BurstNeuronParams(dt=0.0)
+    with pytest.raises(ValueError):
+        BurstNeuronParams(burst_delay_max=20.0)  # second spike outside the burst window
+    with pytest.raises(ValueError):
+        BurstNeuronParams(refractory=25.0)  # a new event could follow a burst within the window
+    with pytest.raises(ValueError):
+        BurstNeuronParams(dt=20.0)
+
+
+def test_population_step_shapes():
+    population = BurstingPopulation((3, 7), generator=torch.Generator().manual_seed(0))
+    spikes, events, bursts = population.step(torch.zeros(3, 7), torch.zeros(3, 7))
+    assert spikes.shape == events.shape == bursts.shape == (3, 7)
+    assert spikes.dtype == torch.bool
+
+
+# ---------------------------------------------------------------------------
+# rates, readers and signals
+# ---------------------------------------------------------------------------
+
+
+def test_population_rates_of_regular_trains():
+    # every neuron: an event every 100 ms, every second one a burst -> E = 10 Hz, B = 5 Hz, P = 1/2
+    n_steps = 3000
+    events = torch.zeros(n_steps, 4, dtype=torch.bool)
+    bursts = torch.zeros(n_steps, 4, dtype=torch.bool)
+    events[::100] = True
+    bursts[10::200] = True
+    e, b, p = population_rates(events, bursts, tau=300.0)
+    assert abs(float(e[-1000:].mean()) - 10) < 0.5
+    assert abs(float(b[-1000:].mean()) - 5) < 0.5
+    assert abs(float(p[-1000:].mean()) - 0.5) < 0.05
+
+
+def test_exponential_filter_has_unit_area():
+    x = torch.zeros(2000)
+    x[0] = 1.0
+    assert abs(float(exponential_filter(x, tau=20.0).sum()) - 1) < 1e-3
+
+
+def test_short_term_plasticity_prefers_first_or_later_spikes():
+    burst = train([10, 20], 60).float()
+    depressing, facilitating = depressing_synapse(burst), facilitating_synapse(burst)
+    assert depressing[10] > 3 * depressing[20]
+    assert facilitating[20] > 10 * facilitating[10]
+    # Tsodyks-Markram by hand: a static synapse releases U at every spike
+    static = short_term_plasticity(burst, U=0.3, facilitation=0.0, tau_facilitation=1.0, tau_recovery=1e-6)
+    assert torch.allclose(static[[10, 20]], torch.tensor([0.3, 0.3]))
+    with pytest.raises(ValueError):
+        short_term_plasticity(burst, U=0.0, facilitation=0.0, tau_facilitation=1.0, tau_recovery=1.0)
+
+
+def test_smooth_random_signal_is_standardised_and_seeded():
+    a, b = smooth_random_signal(3000, 50.0, seed=4), smooth_random_signal(3000, 50.0, seed=4)
+    assert torch.equal(a, b)
+    assert abs(float(a.mean())) < 1e-5 and abs(float(a.std()) - 1) < 1e-5
+    assert correlation(a[:-1], a[1:]) > 0.99  # smooth
+
+
+def test_population_multiplexes_two_signals():
+    n_steps = 3000
+    s1, s2 = smooth_random_signal(n_steps, 100.0, seed=1), smooth_random_signal(n_steps, 100.0, seed=2)
+    s2 = s2 - (s2 @ s1) / (s1 @ s1) * s1
+    _, events, bursts = simulate_population(-2.0 + 0.8 * s1, s2, 1000, seed=0)
+    e, _, p = population_rates(events, bursts, tau=25.0)
+    window = slice(200, None)
+    assert correlation(e[window], s1[window]) > 0.9
+    assert correlation(p[window], s2[window]) > 0.85
+    assert abs(correlation(e[window], s2[window])) < 0.25
+
+
+# ---------------------------------------------------------------------------
+# burst-dependent plasticity
+# ---------------------------------------------------------------------------
+
+
+def test_update_sign_follows_bursts_against_expectation():
+    pre = torch.tensor([[1.0, 2.0]])
+    events = torch.tensor([[1.0, 1.0, 0.0]])
+    bursts = torch.tensor([[1.0, 0.0, 1.0]])
+    p_bar = torch.tensor([[0.3, 0.3, 0.3]])
+    dw = burst_dependent_update(pre, events, bursts, p_bar, eta=0.5)
+    # B - Pbar E = [0.7, -0.3, 1.0]; dW = eta (B - Pbar E) outer pre
+    expected = 0.5 * torch.tensor([0.7, -0.3, 1.0])[:, None] * torch.tensor([1.0, 2.0])
+    assert torch.allclose(dw, expected)
+    with pytest.raises(ValueError):
+        burst_dependent_update(pre, events, bursts[:, :2], p_bar, eta=1.0)
+
+
+@one_thread()
+def accumulated_change(dend_before: float, dend_after: float, n_steps: int = 3000, seed: int = 0):
+    """Total dW per postsynaptic event, with a constant presynaptic trace of 1, when the
+    dendritic drive jumps from dend_before to dend_after after an equilibration period."""
+    generator = torch.Generator().manual_seed(seed)
+    population = BurstingPopulation((400,), generator=generator)
+    rule = BurstDependentPlasticity((), 1, 400, eta=1.0, tau_pre=100.0, tau_avg=500.0, p_init=0.5)
+    pre = torch.ones(1)
+    for _ in range(2000):
+        _, events, bursts = population.step(-1.5, dend_before)
+        rule.observe(pre * 0, events, bursts, population.since_event)
+    total, n_events = torch.zeros(400), 0
+    for _ in range(n_steps):
+        _, events, bursts = population.step(-1.5, dend_after)
+        total += burst_dependent_update(pre, events, bursts, rule.p_bar(), 1.0)[:, 0]
+        rule.observe(pre * 0, events, bursts, population.since_event)
+        n_events += int(events.sum())
+    return float(total.sum()) / n_events
+
+
+def test_potentiation_depression_and_equilibrium():
+    up = accumulated_change(0.0, 1.5, n_steps=300)
+    down = accumulated_change(0.0, -1.5, n_steps=300)
+    still = accumulated_change(0.0, 0.0)
+    assert up > 0.15 and down < -0.15
+    assert abs(still) < 0.1 * min(up, -down)
+
+
+@one_thread()
+def test_plasticity_traces_estimate_burst_probability():
+    generator = torch.Generator().manual_seed(5)
+    population = BurstingPopulation((500,), generator=generator)
+    rule = BurstDependentPlasticity((), 1, 500, eta=1.0, tau_pre=20.0, tau_avg=100.0, p_init=0.0)
+    total, count = 0.0, 0
+    for t in range(3000):
+        _, events, bursts = population.step(-1.0, 0.5)
+        if t > 1000:  # Pbar as the rule sees it: at the moment of each event
+            total += float(rule.p_bar()[events].sum())
+            count += int(events.sum())
+        dw = rule.update(torch.zeros(1), events, bursts, population.since_event)
+        assert dw.shape == (500, 1)
+    assert abs(total / count - 1 / (1 + math.exp(-0.5))) < 0.02
+
+
+# ---------------------------------------------------------------------------
+# spiking XOR
+# ---------------------------------------------------------------------------
+
+SMALL = replace(FAST_XOR, n_per_population=10, trials=2, example_duration=200.0, tau_avg=50.0)
+
+
+def test_xor_network_shapes_and_teacher():
+    net = SpikingXOR(SMALL, seed=0)
+    rates = net.run(100.0)
+    assert rates.shape == (4, 5)
+    drive = net.teacher_drive(torch.tensor([2.0, 2.0, 10.0, 10.0]))
+    # XOR targets (0, 1, 1, 0): push up where the output is too low, down where too high
+    assert drive[0] == 0 and drive[1] > 0 and drive[2] == 0 and drive[3] < 0
+    assert float(drive.abs().max()) <= SMALL.teacher
+    assert xor_cost(torch.tensor([2.0, 10.0, 10.0, 2.0]), SMALL) < xor_cost(torch.tensor([10.0, 2.0, 2.0, 10.0]), SMALL)
+
+
+def test_teacher_reaches_hidden_layer_as_burst_probability():
+    config = replace(FAST_XOR, trials=4, eta=0.0, bias_eta=0.0, homeostasis=0.0)
+    net = SpikingXOR(config, seed=1)
+    net.run(300.0)
+    n = config.n_per_population
+    _, events, bursts = net.run(150.0, teacher=torch.full((4,), 2.5), record=True)
+    hidden = slice(2 * n, 4 * n)
+    e = events[10:, :, hidden].float().sum(dim=(0, 1)).reshape(2, n).sum(1)
+    b = bursts[10:, :, hidden].float().sum(dim=(0, 1)).reshape(2, n).sum(1)
+    p_plus, p_minus = (b / e).tolist()
+    # output bursts excite hidden population 1's dendrites and inhibit population 2's
+    assert p_plus > 0.55 and p_minus < 0.45
+
+
+def test_xor_experiment_runs_and_records():
+    result = run_xor_experiment(config=SMALL, n_examples=8, device="cpu", progress=False)
+    assert result["before"].shape == result["after"].shape == (4,)
+    assert result["rates"].shape == (2, 4)
+    assert len(result["costs"]) == 2
+    with pytest.raises(ValueError):
+        run_xor_experiment(config=SMALL, n_examples=2, progress=False)
+    with pytest.raises(ValueError):
+        XORConfig(rate_low=5.0, rate_high=2.0)
