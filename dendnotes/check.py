@@ -12,6 +12,7 @@ shape (and whether it is transposed), the sign, a constant factor (a forgotten
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -147,3 +148,183 @@ def hidden_node_perturbation(function: Callable) -> Verdict:
     if not 0.8 < ratio < 1.25:
         fail(exercise, f"the average estimate is {ratio:.3g} times the gradient's length: a missing 1/N or 1/(2 sigma)?")
     return Verdict(exercise, f"unbiased: 1,000 estimates average to the gradient (cosine {cosine:.3f})")
+
+
+def matches(got, expected: torch.Tensor, rtol: float = 1e-6) -> bool:
+    """Whether ``got`` is a tensor equal to ``expected`` up to ``rtol`` (of its largest entry)."""
+    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return False
+    got, expected = got.detach().double(), expected.detach().double()
+    return float((got - expected).abs().max()) <= rtol * max(float(expected.abs().max()), 1e-12)
+
+
+def matches_all(got, expected: list[torch.Tensor], rtol: float = 1e-6) -> bool:
+    return len(got) == len(expected) and all(matches(g, e, rtol) for g, e in zip(got, expected))
+
+
+def check_list(exercise: str, got, length: int, what: str) -> None:
+    if not isinstance(got, (list, tuple)) or len(got) != length:
+        fail(exercise, f"return a list of {length} tensors, {what}; got {type(got).__name__}"
+             + (f" of length {len(got)}" if isinstance(got, (list, tuple)) else ""))
+
+
+def backward_failure(error: str) -> str:
+    """Explain a RuntimeError from the backward pass of ``random_feedback_linear``'s layer."""
+    shapes = re.search(
+        r"invalid gradient at index (\d) - got \[(.*?)\] but expected shape compatible with \[(.*?)\]", error
+    )
+    if shapes and int(shapes.group(1)) < 3:
+        name = ("h", "w", "b_t")[int(shapes.group(1))]
+        got, expected = shapes.group(2).split(", "), shapes.group(3).split(", ")
+        hint = " (it looks transposed)" if got == expected[::-1] else ""
+        return (f"the backward pass returns a gradient for {name} of shape ({shapes.group(2)}), "
+                f"expected ({shapes.group(3)}){hint}")
+    return f"the backward pass failed ({error.splitlines()[0]}); b_t has the shape of w: (n_out, n_in)"
+
+
+def random_feedback_linear(function: Callable) -> Verdict:
+    """Exercise ex-fa-autograd: ``function(h, w, b_t)`` computes h W^T, and autograd sends
+    the error to h through b_t (feedback alignment's B = b_t^T) instead of w, while w
+    keeps its gradient grad^T h. Checked on single layers, then in a tanh MLP against
+    ``FeedbackAlignment.compute_updates``."""
+    from .feedback_alignment import FeedbackAlignment
+    from .mlp import activation_function
+
+    exercise = "ex-fa-autograd"
+    generator = torch.Generator().manual_seed(0)
+
+    def draw(*shape, grad=False):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64).requires_grad_(grad)
+
+    for case, (n, n_in, n_out) in enumerate(((5, 4, 3), (7, 6, 2))):
+        h, w = draw(n, n_in, grad=True), draw(n_out, n_in, grad=True)
+        b_t, upstream = draw(n_out, n_in), draw(n, n_out)
+        out = call_student(exercise, function, h, w, b_t)
+        compare(exercise, f"the output (case {case})", out, h.detach() @ w.detach().T, rtol=1e-10)
+        if out.grad_fn is None:
+            fail(exercise, "the output is detached from h and w, so no error can flow back: "
+                 "build it with a torch.autograd.Function (or differentiable operations)")
+        try:
+            out.backward(upstream)
+        except RuntimeError as error:
+            fail(exercise, backward_failure(str(error)))
+        if h.grad is None:
+            fail(exercise, "no gradient reaches h: the backward pass must send the error down, through b_t")
+        if matches(h.grad, upstream @ w.detach(), rtol=1e-10):
+            fail(exercise, "the error reaching h went back through w, as in backprop: "
+                 "feedback alignment sends it through the fixed matrix b_t instead")
+        compare(exercise, f"the gradient for h (case {case})", h.grad, upstream @ b_t, rtol=1e-10)
+        if w.grad is None:
+            fail(exercise, "no gradient reaches w: its update stays the local grad.T @ h")
+        compare(exercise, f"the gradient for w (case {case})", w.grad, upstream.T @ h.detach(), rtol=1e-10)
+
+    net = MLP([6, 5, 4, 3], activation="tanh", dtype=torch.float64, seed=0)
+    rule = FeedbackAlignment(net, seed=1)
+    x, y = draw(9, 6), torch.randint(0, 3, (9,), generator=generator)
+    h = x
+    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
+        a = (h @ w.T if l == 0 else call_student(exercise, function, h, w, rule.feedback[l - 1])) + b
+        h = a if l == net.n_layers - 1 else activation_function(net.activation, a)
+    gradients = torch.autograd.grad(net.loss(a, y), list(net.parameters()))
+    _, updates = rule.compute_updates(x, y)
+    for l, (g, u) in enumerate(zip(gradients[: net.n_layers], updates), start=1):
+        compare(exercise, f"dW_{l} of a 6-5-4-3 network", g, u, rtol=1e-10)
+    return Verdict(exercise, "autograd through your layer gives feedback alignment's updates, "
+                   "in single layers and in a two-hidden-layer network")
+
+
+def ep_symmetric_update(function: Callable) -> Verdict:
+    """Exercise ex-ep-symmetric: ``function(net, x, y, beta, nudged_steps)`` returns the
+    symmetric EP estimate (1/2beta)[dE/dtheta(s^+beta) - dE/dtheta(s^-beta)] in the order of
+    ``net.parameters()``, both nudged phases starting at the free fixed point of
+    ``net.relax(x)``. Compared with ``ep_updates(..., symmetric=True)``."""
+    from .equilibrium_propagation import EnergyNetwork, ep_updates
+
+    exercise = "ex-ep-symmetric"
+    for case, (seed, beta, steps) in enumerate(((0, 0.5, 4), (2, 0.01, 25))):
+        generator = torch.Generator().manual_seed(seed)
+        net = EnergyNetwork([8, 6, 4], free_steps=30, dtype=torch.float64, seed=seed)
+        x = torch.rand(8, 8, generator=generator, dtype=torch.float64)
+        y = torch.randint(0, 4, (8,), generator=generator)
+        names = [f"W_{l}" for l in range(1, 3)] + [f"b_{l}" for l in range(1, 3)]
+        with torch.no_grad():
+            _, expected = ep_updates(net, x, y, beta=beta, symmetric=True, nudged_steps=steps)
+            got = call_student(exercise, function, net, x, y, beta, steps)
+            check_list(exercise, got, len(expected), "the updates of W_1, W_2, b_1, b_2 (net.parameters() order)")
+            if matches_all(got, expected, rtol=1e-7):
+                continue
+            _, one_sided = ep_updates(net, x, y, beta=beta, nudged_steps=steps)
+            if matches_all(got, one_sided, rtol=1e-7):
+                fail(exercise, "this is the one-sided estimate, (1/beta)[dE/dtheta(s^beta) - dE/dtheta(s^0)]: "
+                     "contrast a phase nudged by +beta with one nudged by -beta, and divide by 2 beta")
+            from_zero = [net.relax(x, y, beta=b, steps=steps) for b in (beta, -beta)]
+            if matches_all(got, net.energy_parameter_contrast(*from_zero, x, scale=1 / (2 * beta)), rtol=1e-7):
+                fail(exercise, "your nudged phases start from zero states: start both at the free fixed point "
+                     "(init_states=the free phase's states), so that they differ from it only by the nudge")
+        if all(isinstance(g, torch.Tensor) and not g.abs().any() for g in got):
+            fail(exercise, "your estimate is zero everywhere: are both nudged phases nudged the same way? "
+                 "The second one needs -beta")
+        for name, g, e in zip(names, got, expected):
+            compare(exercise, f"the update of {name} (case {case}: beta = {beta})", g, e, rtol=1e-7)
+    return Verdict(exercise, "your symmetric estimate equals ep_updates(..., symmetric=True) at beta = 0.5 and 0.01")
+
+
+def plateau_weight_change(function: Callable) -> Verdict:
+    """Exercise ex-segregated-hidden-update: ``function(forward, target, params, eta)`` returns
+    the hidden layer's weight change -eta P^0 dL^0/dW^0, averaged over the batch, with
+    dL^0/dW^0 = -k_b (alpha^t - alpha^f) phi_max sigma'(V^0_f) s_f^T and alpha = sigma(apical).
+    Compared with ``local_deltas`` and ``weight_gradients`` on spiking phases of small networks."""
+    from .segregated_dendrites import SegregatedDendrites, SegregatedNetwork, local_deltas, weight_gradients
+
+    exercise = "ex-segregated-hidden-update"
+    for case, (batch, eta) in enumerate(((1, 0.21), (6, 0.3))):
+        generator = torch.Generator().manual_seed(case)
+        net = SegregatedNetwork([12, 7, 4], dtype=torch.float64, seed=case)
+        rule = SegregatedDendrites(net, mode="spiking", learning_rates=(eta, 0.21), seed=case)
+        x = torch.rand(batch, 12, generator=generator, dtype=torch.float64)
+        y = torch.randint(0, 4, (batch,), generator=generator)
+        forward, target = rule.phases(x, y)
+        p = net.params
+        expected = -weight_gradients(local_deltas(net, forward, target), forward, rule.scales())[0]
+        with torch.no_grad():
+            got = call_student(exercise, function, forward, target, p, eta)
+        if matches(got, expected, rtol=1e-8):
+            continue
+
+        def change(difference, slope, inputs):
+            return -eta * p.P_hidden * (-p.k_b * difference * p.phi_max * slope).T @ inputs / batch
+
+        def sigmoid_slope(v):
+            return torch.sigmoid(v) * (1 - torch.sigmoid(v))
+
+        alpha_f, alpha_t = torch.sigmoid(forward.apical[0]), torch.sigmoid(target.apical[0])
+        mistakes = {
+            "use the plateau potentials alpha = sigmoid(mean apical voltage), not the apical voltages themselves":
+                change(target.apical[0] - forward.apical[0], sigmoid_slope(forward.soma[0]), forward.inputs[0]),
+            "the slope sigma'(V) belongs to the forward phase's somatic voltage, forward.soma[0]":
+                change(alpha_t - alpha_f, sigmoid_slope(target.soma[0]), forward.inputs[0]),
+            "the presynaptic factor is the forward phase's mean input, forward.inputs[0]":
+                change(alpha_t - alpha_f, sigmoid_slope(forward.soma[0]), target.inputs[0]),
+            "the slope sigma'(V^0_f) of the rate function is missing":
+                change(alpha_t - alpha_f, 1.0, forward.inputs[0]),
+        }
+        for message, wrong in mistakes.items():
+            if matches(got, wrong, rtol=1e-8):
+                fail(exercise, message)
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape and float(got.norm()) > 0:
+            got64 = got.detach().double()
+            ratio = float(got64.norm() / expected.norm())
+            cosine = float(torch.nn.functional.cosine_similarity(got64.flatten(), expected.flatten(), dim=0))
+            factors = {"the learning rate eta": eta, "the scale factor P^0 = params.P_hidden": p.P_hidden,
+                       "k_b": p.k_b, "phi_max": p.phi_max}
+            if cosine < -0.999:
+                fail(exercise, "the weight change has the wrong sign: return the change -eta P^0 dL^0/dW^0, "
+                     "not the gradient, with the plateau difference alpha^t - alpha^f")
+            if batch > 1 and cosine > 0.999 and abs(ratio / batch - 1) < 1e-6:
+                fail(exercise, f"{batch} times too large: average the examples' changes over the batch, don't sum them")
+            for name, factor in factors.items():
+                if cosine > 0.999 and abs(ratio * factor - 1) < 1e-6:
+                    fail(exercise, f"off by a factor of {ratio:.4g}: {name} is missing")
+        compare(exercise, f"the weight change (case {case}: batch of {batch})", got, expected, rtol=1e-8)
+    return Verdict(exercise, "your weight change matches the package's rule on spiking phases, for one example "
+                   "and for a batch of six")

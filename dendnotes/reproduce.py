@@ -140,6 +140,21 @@ def segregated_dendrites_runner(hidden: tuple[int, ...], mode: str):
     return run
 
 
+def burstprop_runner(rule: str, hidden: tuple[int, ...] | None):
+    """A runner for rate-based burstprop (``rule`` as named in burstprop.run_mnist_burstprop)."""
+
+    def run(dataset, epochs, seed, device):
+        from . import burstprop as bp
+
+        sizes = bp.PAPER_HIDDEN if hidden is None else hidden
+        history = bp.run_mnist_burstprop(dataset, hidden=sizes, epochs=epochs, rules=(rule,), seed=seed, device=device)[rule]
+        short = "Burstprop-learned" if "learned" in rule else "Burstprop"
+        return history_result(history, rule=short, sizes=[784, *sizes, 10], activation="sigmoid", output="sigmoid",
+                              batch_size=bp.PAPER_BATCH_SIZE, momentum=bp.PAPER_MOMENTUM)
+
+    return run
+
+
 def paper_experiments() -> list[Experiment]:
     """Each chapter's paper-scale run, with the paper's settings as defaults."""
     from . import feedback_alignment as fa
@@ -163,6 +178,10 @@ def paper_experiments() -> list[Experiment]:
         found.append(Experiment(f"guerguiev2017-{sizes}", f"Guerguiev et al. 2017: segregated dendrites, {sizes}, spiking",
                                 segregated_dendrites_runner(hidden, "spiking"), "mnist", 60,
                                 paper="Guerguiev, Lillicrap & Richards 2017, eLife 6:e22901"))
+    for rule, key in (("Burstprop", "burstprop"), ("Burstprop (learned Y)", "burstprop-learned")):
+        found.append(Experiment(f"payeur2021-{key}", f"Payeur et al. 2021: rate-based {rule}, 784-500-500-10",
+                                burstprop_runner(rule, None), "mnist", 100,
+                                paper="Payeur et al. 2021, Nat Neurosci 24:1010"))
     return found
 
 
@@ -174,6 +193,9 @@ def experiments() -> dict[str, Experiment]:
     for mode, rule in (("rate", "sd"), ("spiking", "sd-spiking")):
         found.append(Experiment(f"compare-{rule}", f"shared benchmark: segregated dendrites ({mode}) on 784-500-10",
                                 segregated_dendrites_runner((500,), mode), "mnist-5k", 20))
+    for rule, key in (("Burstprop", "burstprop"), ("Burstprop (learned Y)", "burstprop-learned")):
+        found.append(Experiment(f"compare-{key}", f"shared benchmark: {rule} on a 784-500-10 sigmoid network",
+                                burstprop_runner(rule, (500,)), "mnist-5k", 20))
     found += paper_experiments()
     return {e.name: e for e in found}
 

@@ -22,7 +22,8 @@ def solution_namespace(notebook: str) -> dict:
     for source in solution_code(nb):
         # Solutions may go on to use the chapter's variables: run only their definitions.
         tree = ast.parse(source)
-        tree.body = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom))]
+        kept = (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+        tree.body = [n for n in tree.body if isinstance(n, kept)]
         exec(compile(tree, notebook, "exec"), namespace)
     return namespace
 
@@ -99,3 +100,157 @@ def test_verdict_renders():
     verdict = check.Verdict("ex-x", "fine")
     assert str(verdict) == repr(verdict) == "✓ ex-x: fine"
     assert verdict._repr_markdown_().startswith("**✓ ex-x**")
+
+
+# --- chapter 3: feedback alignment as an autograd function ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def fa_solutions():
+    return solution_namespace("03_feedback_alignment.ipynb")
+
+
+def test_random_feedback_linear_reference_passes(fa_solutions):
+    verdict = check.random_feedback_linear(fa_solutions["random_feedback_linear"])
+    assert str(verdict).startswith("✓") and "feedback alignment's updates" in str(verdict)
+
+
+def detach_trick(h, w, b_t):
+    """The solution's other way: no class, the error reaches h through b_t by a zero sum."""
+    return h.detach() @ w.T + h @ b_t.T - (h @ b_t.T).detach()
+
+
+def feedback_layer(backward):
+    """A layer computing h @ w.T whose autograd backward is ``backward(grad, h, w, b_t)``."""
+
+    class Layer(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, h, w, b_t):
+            ctx.save_for_backward(h, w, b_t)
+            return h @ w.T
+
+        @staticmethod
+        def backward(ctx, grad):
+            return (*backward(grad, *ctx.saved_tensors), None)
+
+    return lambda h, w, b_t: Layer.apply(h, w, b_t)
+
+
+def test_random_feedback_linear_accepts_another_correct_answer():
+    assert check.random_feedback_linear(detach_trick)
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        (lambda h, w, b_t: h @ w.T, "went back through w, as in backprop"),
+        (feedback_layer(lambda g, h, w, b_t: (g @ w, g.T @ h)), "went back through w, as in backprop"),
+        (feedback_layer(lambda g, h, w, b_t: (-(g @ b_t), g.T @ h)), "gradient for h .* wrong sign"),
+        (feedback_layer(lambda g, h, w, b_t: (g @ b_t.T, g.T @ h)), "backward pass failed"),
+        (feedback_layer(lambda g, h, w, b_t: (g @ b_t, h.T @ g)), r"gradient for w of shape \(4, 3\).*transposed"),
+        (feedback_layer(lambda g, h, w, b_t: (g @ b_t, None)), "no gradient reaches w"),
+        (feedback_layer(lambda g, h, w, b_t: (g @ b_t / len(h), g.T @ h)), "constant factor of 0.2"),
+        (lambda h, w, b_t: (h @ w.T).detach(), "detached from h and w"),
+        (lambda h, w, b_t: h @ b_t.T, r"the output \(case 0\) is wrong"),
+        (not_implemented, "not implemented yet"),
+    ],
+)
+def test_random_feedback_linear_mistakes_are_explained(mistake, message):
+    with pytest.raises(check.ExerciseCheckFailed, match=message):
+        check.random_feedback_linear(mistake)
+
+
+# --- chapter 4: symmetric nudging by hand -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ep_solutions():
+    return solution_namespace("04_equilibrium_propagation.ipynb")
+
+
+def test_ep_symmetric_update_reference_passes(ep_solutions):
+    verdict = check.ep_symmetric_update(ep_solutions["ep_symmetric_update"])
+    assert str(verdict).startswith("✓") and "symmetric=True" in str(verdict)
+
+
+def one_sided(net, x, y, beta, nudged_steps):
+    free = net.relax(x)
+    nudged = net.relax(x, y, beta=beta, steps=nudged_steps, init_states=free)
+    return [(a - b) / beta for a, b in zip(net.energy_parameter_gradients(nudged, x),
+                                           net.energy_parameter_gradients(free, x))]
+
+
+def nudged_from_zero(net, x, y, beta, nudged_steps):
+    plus, minus = (net.relax(x, y, beta=b, steps=nudged_steps) for b in (beta, -beta))
+    return [(a - b) / (2 * beta) for a, b in zip(net.energy_parameter_gradients(plus, x),
+                                                 net.energy_parameter_gradients(minus, x))]
+
+
+def same_sign_twice(net, x, y, beta, nudged_steps):
+    free = net.relax(x)
+    plus, also_plus = (net.relax(x, y, beta=beta, steps=nudged_steps, init_states=free) for _ in range(2))
+    return [(a - b) / (2 * beta) for a, b in zip(net.energy_parameter_gradients(plus, x),
+                                                 net.energy_parameter_gradients(also_plus, x))]
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        (lambda ref: one_sided, "one-sided estimate"),
+        (lambda ref: nudged_from_zero, "start from zero states"),
+        (lambda ref: same_sign_twice, "zero everywhere.*-beta"),
+        (lambda ref: lambda *a: [-u for u in ref(*a)], "update of W_1 .* wrong sign"),
+        (lambda ref: lambda *a: [2 * u for u in ref(*a)], "constant factor of 2"),
+        (lambda ref: lambda *a: [u.mT if u.dim() == 2 else u for u in ref(*a)], "W_1 .* transposed"),
+        (lambda ref: lambda *a: ref(*a)[:2], "list of 4 tensors"),
+        (lambda ref: not_implemented, "not implemented yet"),
+    ],
+)
+def test_ep_symmetric_update_mistakes_are_explained(ep_solutions, mistake, message):
+    with pytest.raises(check.ExerciseCheckFailed, match=message):
+        check.ep_symmetric_update(mistake(ep_solutions["ep_symmetric_update"]))
+
+
+# --- chapter 5: the hidden layer's plateau-driven update ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def segregated_solutions():
+    return solution_namespace("05_segregated_dendrites.ipynb")
+
+
+def test_plateau_weight_change_reference_passes(segregated_solutions):
+    verdict = check.plateau_weight_change(segregated_solutions["plateau_weight_change"])
+    assert str(verdict).startswith("✓") and "batch of six" in str(verdict)
+
+
+def hidden_change(forward, target, params, eta, *, plateau=torch.sigmoid, slope_phase="forward",
+                  input_phase="forward", reduce="mean", slope=True):
+    """The hidden layer's weight change with one ingredient swapped for a typical mistake."""
+    slope_v = (forward if slope_phase == "forward" else target).soma[0]
+    inputs = (forward if input_phase == "forward" else target).inputs[0]
+    difference = plateau(target.apical[0]) - plateau(forward.apical[0])
+    derivative = torch.sigmoid(slope_v) * (1 - torch.sigmoid(slope_v)) if slope else 1.0
+    delta = -params.k_b * difference * params.phi_max * derivative
+    total = delta.T @ inputs
+    return -eta * params.P_hidden * (total / len(delta) if reduce == "mean" else total)
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, plateau=lambda v: v), "plateau potentials"),
+        (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, slope_phase="target"), "forward phase's somatic"),
+        (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, input_phase="target"), "phase's mean input"),
+        (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, slope=False), "slope sigma'.* missing"),
+        (lambda ref: lambda *a: -ref(*a), "wrong sign"),
+        (lambda ref: lambda *a: ref(*a) / a[2].P_hidden, r"P\^0 = params.P_hidden is missing"),
+        (lambda ref: lambda *a: ref(*a) / a[3], "learning rate eta is missing"),
+        (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, reduce="sum"), "6 times too large"),
+        (lambda ref: lambda *a: ref(*a).T, "transposed"),
+        (lambda ref: not_implemented, "not implemented yet"),
+    ],
+)
+def test_plateau_weight_change_mistakes_are_explained(segregated_solutions, mistake, message):
+    with pytest.raises(check.ExerciseCheckFailed, match=message):
+        check.plateau_weight_change(mistake(segregated_solutions["plateau_weight_change"]))
