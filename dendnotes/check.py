@@ -328,3 +328,30 @@ def plateau_weight_change(function: Callable) -> Verdict:
         compare(exercise, f"the weight change (case {case}: batch of {batch})", got, expected, rtol=1e-8)
     return Verdict(exercise, "your weight change matches the package's rule on spiking phases, for one example "
                    "and for a batch of six")
+
+
+def burst_plasticity_step(function: Callable) -> Verdict:
+    """Exercise ex-bursts-rule: one step of dW_ij = eta [B_i - Pbar_i E_i] Etilde_j (Payeur et al. 2021).
+
+    The student's ``function(pre_trace, post_events, post_bursts, p_bar, eta)`` gets one time
+    step's tensors, pre_trace (n_pre,) and the others (n_post,), and returns dW (n_post, n_pre).
+    """
+    from .bursts import burst_dependent_update
+
+    exercise = "ex-bursts-rule"
+    generator = torch.Generator().manual_seed(0)
+    for case in range(4):
+        n_pre, n_post = 5 + case, 3 + case
+        pre = torch.rand(n_pre, generator=generator)
+        events = (torch.rand(n_post, generator=generator) < 0.6).float()
+        bursts = events * (torch.rand(n_post, generator=generator) < 0.4).float()
+        p_bar = torch.rand(n_post, generator=generator) * 0.5
+        eta = 0.01 * (case + 1)
+        expected = burst_dependent_update(pre, events, bursts, p_bar, eta)
+        got = call_student(exercise, function, pre, events, bursts, p_bar, eta)
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape:
+            no_depression = burst_dependent_update(pre, events, bursts, torch.zeros_like(p_bar), eta)
+            if torch.allclose(got.float(), no_depression) and not torch.allclose(expected, no_depression):
+                fail(exercise, "only bursts change the weight: subtract Pbar * E, the depression on every event")
+        compare(exercise, f"dW (case {case + 1}: {n_post} post, {n_pre} pre neurons)", got, expected, rtol=1e-5)
+    return Verdict(exercise, "your update matches burst_dependent_update on four random time steps")

@@ -254,3 +254,28 @@ def hidden_change(forward, target, params, eta, *, plateau=torch.sigmoid, slope_
 def test_plateau_weight_change_mistakes_are_explained(segregated_solutions, mistake, message):
     with pytest.raises(check.ExerciseCheckFailed, match=message):
         check.plateau_weight_change(mistake(segregated_solutions["plateau_weight_change"]))
+
+
+@pytest.fixture(scope="module")
+def burst_solutions():
+    return solution_namespace("06_bursts.ipynb")
+
+
+def test_burst_plasticity_reference_passes(burst_solutions):
+    assert str(check.burst_plasticity_step(burst_solutions["burst_plasticity_step"])).startswith("✓")
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        (lambda ref: lambda pre, e, b, p, eta: eta * b[:, None] * pre[None, :], "subtract Pbar"),
+        (lambda ref: lambda *a: -ref(*a), "wrong sign"),
+        (lambda ref: lambda *a: ref(*a).T, "transposed"),
+        (lambda ref: lambda pre, e, b, p, eta: ref(pre, e, b, p, 1.0), "constant factor"),
+        (lambda ref: lambda pre, e, b, p, eta: eta * (b - p * e)[:, None] * pre[None, :].roll(1, 1), "is wrong: at index"),
+        (lambda ref: not_implemented, "not implemented yet"),
+    ],
+)
+def test_burst_plasticity_mistakes_are_explained(burst_solutions, mistake, message):
+    with pytest.raises(check.ExerciseCheckFailed, match=message):
+        check.burst_plasticity_step(mistake(burst_solutions["burst_plasticity_step"]))
