@@ -47,7 +47,7 @@ import torch
 from .backprop import backprop_gradients
 from .data import load
 from .feedback_alignment import angle_between, check_feedback, random_feedback
-from .mlp import MLP, ForwardCache
+from .mlp import MLP, ForwardCache, reduce_loss
 from .training import History, LearningRule, choose_device, fit
 
 P_BASELINE = 0.2  # output burst probability without a teacher (Payeur et al. 2021)
@@ -91,11 +91,7 @@ class SigmoidMLP(MLP):
         """1/2 |sigma(a_L) - t|^2 per example, or its batch mean."""
         t = self.targets(output, y)
         per_example = 0.5 * ((self.rates(output) - t) ** 2).sum(dim=1)
-        if reduction == "none":
-            return per_example
-        if reduction == "mean":
-            return per_example.mean()
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+        return reduce_loss(per_example, reduction)
 
     def output_error(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """dL/da_L of the batch-mean loss: (e - t) e (1 - e) / N."""

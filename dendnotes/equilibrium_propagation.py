@@ -31,6 +31,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .data import load
+from .mlp import reduce_loss
 from .training import History, LearningRule, choose_device, fit
 
 NUDGINGS = ("positive", "random-sign", "symmetric")
@@ -123,11 +124,7 @@ class EnergyNetwork(torch.nn.Module):
     def loss(self, output: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """The cost ||output - t||^2 of an output state, per example or averaged."""
         per_example = ((output - self.targets(y, output)) ** 2).sum(1)
-        if reduction == "none":
-            return per_example
-        if reduction == "mean":
-            return per_example.mean()
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+        return reduce_loss(per_example, reduction)
 
     def input_drive(self, x: torch.Tensor) -> torch.Tensor:
         """W_1 rho(x) + b_1: the first layer's input, constant while x is clamped."""

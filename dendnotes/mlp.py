@@ -46,6 +46,15 @@ def activation_derivative(name: str, a: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown activation {name!r}; choose one of {ACTIVATIONS}")
 
 
+def reduce_loss(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-example losses as they are ("none") or averaged over the batch ("mean")."""
+    if reduction == "none":
+        return per_example
+    if reduction == "mean":
+        return per_example.mean()
+    raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+
+
 @dataclass
 class ForwardCache:
     """What a forward pass leaves behind: pre-activations a_1..a_L and activities h_0..h_L."""
@@ -157,11 +166,7 @@ class MLP(torch.nn.Module):
             per_example = torch.nn.functional.cross_entropy(output, t, reduction="none")
         else:
             per_example = 0.5 * ((output - t) ** 2).sum(dim=1)
-        if reduction == "none":
-            return per_example
-        if reduction == "mean":
-            return per_example.mean()
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+        return reduce_loss(per_example, reduction)
 
     def output_error(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """e = dL/da_L of the batch-mean loss: (softmax(a_L) - onehot(y))/N, or (a_L - t)/N."""

@@ -65,6 +65,7 @@ from .compartments import (
     soma_steady_state,
     uniform_weights,
 )
+from .mlp import reduce_loss
 from .training import History, LearningRule, TrainingDivergedError, check_data, choose_device, evaluate
 
 FEEDBACK = ("random", "symmetric", "sparse")
@@ -177,7 +178,7 @@ class SegregatedNetwork(torch.nn.Module):
     def loss(self, output: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """||sigma(V_out) - onehot(y)||^2: distance of the output rates (/ phi_max) from the teaching pattern."""
         per_example = ((torch.sigmoid(output) - self.teaching(y)) ** 2).sum(dim=1)
-        return per_example.mean() if reduction == "mean" else per_example
+        return reduce_loss(per_example, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Steady-state output somatic voltages (the rate mode's prediction)."""
