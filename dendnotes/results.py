@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# The checkout this package was installed from: where results/ and benchmarks/ live.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 REQUIRED = ("experiment", "dataset", "epochs", "config", "history", "final_test_accuracy", "wall_time_s",
             "hardware", "command")
 
