@@ -95,6 +95,15 @@ def check_feedback(feedback: list[torch.Tensor], shapes: list[tuple[int, int]]) 
         raise ValueError(f"feedback matrices must have shapes {shapes}, got {got}")
 
 
+def fixed_feedback(net: MLP, shapes, feedback, *, scale, sparsity, seed) -> list[torch.Tensor]:
+    """Copies of the given feedback matrices (checked against ``shapes``), or random ones."""
+    if feedback is None:
+        w = net.weights[0]
+        feedback = random_feedback(shapes, scale=scale, sparsity=sparsity, seed=seed, dtype=w.dtype, device=w.device)
+    check_feedback(feedback, shapes)
+    return [m.detach().clone() for m in feedback]
+
+
 def sign_feedback(w: torch.Tensor) -> torch.Tensor:
     """mean|W| sign(W): the best least-squares fit c sign(W) to W (Liao et al. 2016)."""
     return w.abs().mean() * torch.sign(w)
@@ -153,13 +162,7 @@ class FeedbackAlignment(FeedbackRule):
     ):
         super().__init__(net)
         shapes = [tuple(w.shape) for w in net.weights[1:]]
-        if feedback is None:
-            w = net.weights[0]
-            feedback = random_feedback(
-                shapes, scale=scale, sparsity=sparsity, seed=seed, dtype=w.dtype, device=w.device
-            )
-        check_feedback(feedback, shapes)
-        self.feedback = [m.detach().clone() for m in feedback]
+        self.feedback = fixed_feedback(net, shapes, feedback, scale=scale, sparsity=sparsity, seed=seed)
 
     def backward_weights(self) -> list[torch.Tensor]:
         return self.feedback
@@ -231,13 +234,7 @@ class DirectFeedbackAlignment(LearningRule):
     ):
         super().__init__(net)
         shapes = [(net.sizes[-1], n) for n in net.sizes[1:-1]]
-        if feedback is None:
-            w = net.weights[0]
-            feedback = random_feedback(
-                shapes, scale=scale, sparsity=sparsity, seed=seed, dtype=w.dtype, device=w.device
-            )
-        check_feedback(feedback, shapes)
-        self.feedback = [m.detach().clone() for m in feedback]
+        self.feedback = fixed_feedback(net, shapes, feedback, scale=scale, sparsity=sparsity, seed=seed)
 
     @torch.no_grad()
     def compute_updates(self, x: torch.Tensor, y: torch.Tensor):
