@@ -24,7 +24,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -32,6 +31,7 @@ from typing import Callable
 import torch
 
 from . import __version__, data
+from .files import write_json_atomically
 from .training import LearningRule, choose_device, fit
 
 RESULTS_DIR = Path("results")
@@ -211,20 +211,6 @@ def hardware() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-
-def write_json_atomically(path: Path, payload: dict) -> None:
-    """Write ``payload`` to ``path`` via a temporary file and a rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=1)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def run_experiment(name: str, *, dataset=None, epochs=None, seed=0, device=None, out=RESULTS_DIR, argv=None) -> Path:

@@ -65,6 +65,7 @@ from .compartments import (
     soma_steady_state,
     uniform_weights,
 )
+from .files import write_json_atomically
 from .mlp import reduce_loss
 from .training import History, LearningRule, TrainingDivergedError, check_data, choose_device, evaluate
 
@@ -827,8 +828,6 @@ def run_paper_experiment(
         "wall_time_s": history.wall_time,
     }
     if out is not None:
-        from .reproduce import write_json_atomically
-
         write_json_atomically(Path(out), result)
         result["path"] = str(out)
     return result
