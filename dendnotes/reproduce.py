@@ -2,14 +2,16 @@
 
     python -m dendnotes.reproduce --list
     python -m dendnotes.reproduce EXPERIMENT [--dataset NAME] [--epochs N] [--seed S]
-                                  [--device cpu|cuda] [--out DIR]
+                                  [--device cpu|cuda] [--out DIR] [--force]
 
 Each experiment trains one learning rule and writes
-``<out>/<experiment>__<dataset>__seed<S>.json`` holding the configuration, the
-per-epoch history, the final test accuracy, the wall time, the hardware and the
-package version. The file appears only when the run has finished: an interrupted
-run leaves nothing behind. The GPU is used when one is present unless
-``--device cpu`` is given.
+``<out>/<experiment>__<dataset>__e<epochs>__seed<S>.json`` holding the configuration,
+the per-epoch history, the final test accuracy, the wall time, the hardware, the
+package version and a checksum of the content (see ``dendnotes.results``). The file
+appears only when the run has finished: an interrupted run leaves nothing behind.
+An existing result is never replaced unless ``--force`` is given, and the output
+folder is checked before training starts. The GPU is used when one is present
+unless ``--device cpu`` is given.
 
 The ``compare-*`` experiments are the book's shared benchmark: every rule on the
 same 784-500-10 network with the same budget, so their numbers can sit in one table.
@@ -31,8 +33,9 @@ from typing import Callable
 import torch
 
 from . import __version__, data
-from .files import write_json_atomically
-from .training import LearningRule, choose_device, fit
+from .files import check_writable_dir, write_json_atomically
+from .results import result_name, sealed
+from .training import LearningRule, check_seed, choose_device, fit
 
 RESULTS_DIR = Path("results")
 
@@ -213,8 +216,12 @@ def hardware() -> dict:
     return info
 
 
-def run_experiment(name: str, *, dataset=None, epochs=None, seed=0, device=None, out=RESULTS_DIR, argv=None) -> Path:
-    """Run experiment ``name`` and write its JSON result; return the file's path."""
+def run_experiment(name: str, *, dataset=None, epochs=None, seed=0, device=None, out=RESULTS_DIR, argv=None,
+                   force: bool = False) -> Path:
+    """Run experiment ``name`` and write its JSON result; return the file's path.
+
+    Every argument, the output folder and the result's name are checked before training:
+    an existing result is replaced only with ``force=True``."""
     known = experiments()
     if name not in known:
         raise ValueError(f"unknown experiment {name!r}; run with --list to see the {len(known)} experiments")
@@ -223,9 +230,14 @@ def run_experiment(name: str, *, dataset=None, epochs=None, seed=0, device=None,
     if dataset not in experiment.datasets:
         raise ValueError(f"experiment {name!r} runs on {', '.join(experiment.datasets)}, not {dataset!r}")
     epochs = experiment.epochs if epochs is None else epochs
-    if epochs < 1:
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    check_seed(seed, "--seed")
     device = str(choose_device(device))
+    path = check_writable_dir(out) / result_name(name, dataset, epochs, seed)
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists; a result is never replaced silently: pass --force to replace it, "
+                              "or --out another folder")
     result = experiment.run(dataset=dataset, epochs=epochs, seed=seed, device=device)
     history = result["history"]
     payload = {
@@ -245,9 +257,19 @@ def run_experiment(name: str, *, dataset=None, epochs=None, seed=0, device=None,
         "command": "python -m dendnotes.reproduce " + shlex.join(argv if argv is not None else [name]),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    path = Path(out) / f"{name}__{dataset}__seed{seed}.json"
-    write_json_atomically(path, payload)
+    publish(path, sealed(payload), force)
     return path
+
+
+def publish(path: Path, payload: dict, force: bool) -> None:
+    """Write the result; if another run wrote ``path`` meanwhile, keep this one beside it and say so."""
+    try:
+        write_json_atomically(path, payload, overwrite=force)
+    except FileExistsError:
+        kept = path.with_name(f"{path.name}.unpublished-{os.getpid()}")
+        write_json_atomically(kept, payload)
+        raise FileExistsError(f"{path} was written by another run while this one trained; this run's result is "
+                              f"kept in {kept}: compare the two, then rename it or rerun with --force") from None
 
 
 def describe_experiments() -> str:
@@ -271,9 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--dataset", help=f"one of {', '.join(data.DATASETS)} (default: the experiment's own)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the experiment's own)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed, 0 to 2**32 - 1 (default 0)")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: the GPU when present, else the CPU")
     parser.add_argument("--out", default=str(RESULTS_DIR), help="folder for the JSON result (default: results)")
+    parser.add_argument("--force", action="store_true", help="replace an existing result of the same run")
     return parser
 
 
@@ -289,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = run_experiment(
             args.experiment, dataset=args.dataset, epochs=args.epochs, seed=args.seed,
-            device=args.device, out=args.out, argv=argv,
+            device=args.device, out=args.out, argv=argv, force=args.force,
         )
     except KeyboardInterrupt:
         print("interrupted: no result file was written", file=sys.stderr)

@@ -1,15 +1,33 @@
-"""Read the JSON files that ``python -m dendnotes.reproduce`` writes, for the comparison chapter."""
+"""Read, check and name the JSON files that ``python -m dendnotes.reproduce`` writes.
+
+A result file is ``<experiment>__<dataset>__e<epochs>__seed<seed>.json``: every setting
+that makes two runs differ is in its name, so no run replaces another's result. Its
+``sha256`` field is the SHA-256 of the rest of its content, so a hand-edited file is caught.
+
+    python -m dendnotes.results check [FOLDER]   # validate every result (default: results/)
+    python -m dendnotes.results seal FILE...     # add the checksum and the canonical name
+                                                 # to files written by older versions
+"""
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
+import math
+import sys
+from collections import defaultdict
 from pathlib import Path
+
+from .files import write_json_atomically
 
 # The checkout this package was installed from: where results/ and benchmarks/ live.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-REQUIRED = ("experiment", "dataset", "epochs", "config", "history", "final_test_accuracy", "wall_time_s",
+REQUIRED = ("experiment", "dataset", "epochs", "seed", "config", "history", "final_test_accuracy", "wall_time_s",
             "hardware", "command")
+
+CHECKSUM_KEY = "sha256"
 
 # Test errors the papers report, confirmed from the papers (see the book's references).
 # Each is for the paper's own network and schedule, not for the shared benchmark's.
@@ -20,22 +38,126 @@ PAPER_TEST_ERROR = {
 }
 
 
+class ResultFileError(ValueError):
+    """A result file is unreadable, inconsistent, edited, or duplicates another."""
+
+
+def result_name(experiment: str, dataset: str, epochs: int, seed: int) -> str:
+    """The file name of a run: every setting that makes two runs differ."""
+    return f"{experiment}__{dataset}__e{epochs}__seed{seed}.json"
+
+
+def content_checksum(result: dict) -> str:
+    """SHA-256 of the result's content without its own checksum (canonical JSON)."""
+    body = {key: value for key, value in result.items() if key not in (CHECKSUM_KEY, "file")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def sealed(result: dict) -> dict:
+    """``result`` with its checksum added."""
+    return {**{k: v for k, v in result.items() if k != "file"}, CHECKSUM_KEY: content_checksum(result)}
+
+
+def _get(result: dict, dotted: str, kind: type | tuple, name: str):
+    """The value at ``dotted`` (e.g. "history.metrics"), which must be of type ``kind``."""
+    value = result
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise ResultFileError(f"{name} lacks {dotted!r}: was it written by python -m dendnotes.reproduce?")
+        value = value[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        raise ResultFileError(f"{name}: {dotted} is {type(value).__name__}, expected "
+                              f"{' or '.join(k.__name__ for k in kinds)}")
+    return value
+
+
+def check_content(result, name: str) -> None:
+    """Raise ``ResultFileError`` naming ``name`` unless ``result`` is a consistent result.
+
+    Checks the fields and their types, accuracies in [0, 1], one history entry per epoch
+    plus the untrained one, and the final accuracy against the history."""
+    if not isinstance(result, dict):
+        raise ResultFileError(f"{name} holds a JSON {type(result).__name__}, not an object: "
+                              "was it written by python -m dendnotes.reproduce?")
+    missing = [key for key in REQUIRED if key not in result]
+    if missing:
+        raise ResultFileError(f"{name} lacks {missing}: was it written by python -m dendnotes.reproduce?")
+    for dotted, kind in (("experiment", str), ("dataset", str), ("command", str), ("config.rule", str),
+                         ("wall_time_s", (int, float)), ("hardware", dict), ("seed", int)):
+        _get(result, dotted, kind, name)
+    epochs = _get(result, "epochs", int, name)
+    logged = _get(result, "history.epochs", list, name)
+    accuracy = _get(result, "history.metrics.test_accuracy", list, name)
+    if logged != list(range(epochs + 1)) or len(accuracy) != epochs + 1:
+        raise ResultFileError(f"{name}: says epochs={epochs} but its history has {len(logged)} epochs and "
+                              f"{len(accuracy)} test accuracies (expected {epochs + 1}: epoch 0 to {epochs})")
+    final = _get(result, "final_test_accuracy", (int, float), name)
+    for value in (*accuracy, final):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise ResultFileError(f"{name}: test accuracy {value!r} is not a number in [0, 1]")
+    if final != accuracy[-1]:
+        raise ResultFileError(f"{name}: final_test_accuracy {final} does not match its own history ({accuracy[-1]})")
+
+
+def check_result(result, name: str) -> None:
+    """``check_content``, plus the file name and the checksum."""
+    check_content(result, name)
+    expected = result_name(result["experiment"], result["dataset"], result["epochs"], result["seed"])
+    if Path(name).name != expected:
+        raise ResultFileError(f"{name}: its content is the run {expected}; a result file keeps the name it was "
+                              "written with (rename it back, or rerun python -m dendnotes.reproduce)")
+    if CHECKSUM_KEY not in result:
+        raise ResultFileError(f"{name} has no {CHECKSUM_KEY} checksum; if its content is trusted, add one with "
+                              f"python -m dendnotes.results seal {name}")
+    if result[CHECKSUM_KEY] != content_checksum(result):
+        raise ResultFileError(f"{name}: content does not match its checksum, so it was edited after it was written; "
+                              f"restore it (git checkout -- {name}) or rerun its command: {result['command']}")
+
+
+def read_json(path: Path):
+    """The parsed JSON in ``path``; a ``ResultFileError`` naming the file if it is not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResultFileError(f"{path}: not a valid JSON file ({err}); delete it and rerun the run that wrote it") from err
+
+
+def read_result(path: str | Path) -> dict:
+    """One checked result file, with its name in ``"file"``."""
+    path = Path(path)
+    result = read_json(path)
+    check_result(result, str(path))
+    result["file"] = path.name
+    return result
+
+
 def load_results(folder: str | Path) -> list[dict]:
-    """Every result file in ``folder``, checked for the fields the book relies on."""
+    """Every result file in ``folder``, each checked, at most one per rule and dataset."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no results folder {folder}; run `python -m dendnotes.reproduce --list`")
-    results = []
-    for path in sorted(folder.glob("*.json")):
-        result = json.loads(path.read_text())
-        missing = [key for key in REQUIRED if key not in result]
-        if missing:
-            raise ValueError(f"{path.name} lacks {missing}: was it written by python -m dendnotes.reproduce?")
-        if result["final_test_accuracy"] != result["history"]["metrics"]["test_accuracy"][-1]:
-            raise ValueError(f"{path.name}: final_test_accuracy does not match its own history")
-        result["file"] = path.name
-        results.append(result)
+    results = [read_result(path) for path in sorted(folder.glob("*.json"))]
+    files = defaultdict(list)
+    for r in results:
+        files[(r["config"]["rule"], r["dataset"])].append(r["file"])
+    for (rule, dataset), names in files.items():
+        if len(names) > 1:
+            raise ResultFileError(f"{folder}: {len(names)} results for {rule} on {dataset} ({', '.join(names)}); "
+                                  "the comparison takes one per rule and dataset: move the others out of the folder")
     return results
+
+
+def seal_file(path: str | Path) -> Path:
+    """Check a result written without a checksum, add one, and give it its canonical name."""
+    path = Path(path)
+    result = read_json(path)
+    check_content(result, str(path))
+    target = path.with_name(result_name(result["experiment"], result["dataset"], result["epochs"], result["seed"]))
+    write_json_atomically(target, sealed(result), overwrite=target == path)
+    if target != path:
+        path.unlink()
+    return target
 
 
 def markdown_table(results: list[dict]) -> str:
@@ -51,3 +173,27 @@ def markdown_table(results: list[dict]) -> str:
             f"{r['wall_time_s'] / 60:.1f} min | {hardware} | `{r['command']}` |"
         )
     return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dendnotes.results", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="validate every result file in a folder")
+    check.add_argument("folder", nargs="?", type=Path, default=REPO_ROOT / "results")
+    seal = commands.add_parser("seal", help="add checksums and canonical names to result files")
+    seal.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            print(f"{len(load_results(args.folder))} result files in {args.folder} are consistent")
+        else:
+            for path in args.files:
+                print(f"sealed {path} -> {seal_file(path)}")
+    except (OSError, ValueError) as error:
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,6 +15,7 @@ take the step, so every rule is trained by the same code.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,20 @@ from tqdm.auto import tqdm
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite, or grew far above its starting value."""
+
+
+# A batch loss this many times its first value (or 1, if larger) means training diverged.
+DIVERGENCE_FACTOR = 100.0
+
+SEED_LIMIT = 2**32  # seeds are 0 .. 2**32 - 1: what numpy's and torch's generators all accept
+
+
+def check_seed(seed, what: str = "seed") -> int:
+    """``seed`` if it is an integer in [0, 2**32); else a one-line error naming ``what``."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{what} must be an integer from 0 to 2**32 - 1, got {seed!r}")
+    return int(seed)
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -131,14 +145,44 @@ def make_optimizer(params: list[torch.Tensor], name: str, lr: float, momentum: f
     raise ValueError(f"unknown optimizer {name!r}; choose 'sgd' or 'adam'")
 
 
-def check_data(data) -> tuple[torch.Tensor, ...]:
+def check_data(data, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, ...]:
+    """``(x_train, y_train, x_test, y_test)``, checked: tensors, non-empty sets of matching
+    lengths, finite float inputs (of ``dtype``, the network's, when given)."""
     if not (isinstance(data, (tuple, list)) and len(data) == 4):
         raise ValueError("data must be (x_train, y_train, x_test, y_test), as dendnotes.data.load returns")
+    for name, tensor in zip(("x_train", "y_train", "x_test", "y_test"), data):
+        if not isinstance(tensor, torch.Tensor):
+            hint = "; convert it with torch.from_numpy" if isinstance(tensor, np.ndarray) else ""
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}{hint}")
     x_train, y_train, x_test, y_test = data
     for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"{name} set has {x.shape[0]} inputs but {y.shape[0]} labels")
+        if x.shape[0] == 0:
+            raise ValueError(f"the {name} set is empty")
+        if not x.is_floating_point() or (dtype is not None and x.dtype != dtype):
+            wanted = dtype or "a float type"
+            raise ValueError(f"x_{name} is {x.dtype} but the network computes in {wanted}; convert it with .to({wanted})")
+        for part, values in (("x", x), ("y", y)):
+            bad = ~torch.isfinite(values) if values.is_floating_point() else None
+            if bad is not None and bad.any():
+                first = int(bad.reshape(len(values), -1).any(dim=1).nonzero()[0])
+                raise ValueError(f"{part}_{name} holds {int(bad.sum())} NaN or infinite values (the first in "
+                                 f"example {first}); remove or replace them before training")
     return x_train, y_train, x_test, y_test
+
+
+def check_fit_arguments(epochs, batch_size, lr, momentum, weight_decay, seed) -> None:
+    """One-line errors for ``fit``'s numeric arguments of the wrong type or range."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
+    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    check_seed(seed)
 
 
 def fit(
@@ -160,14 +204,15 @@ def fit(
 
     Records train/test loss and accuracy after every epoch (and before the first),
     plus whatever ``on_epoch_end(epoch, rule)`` returns. Raises
-    TrainingDivergedError as soon as a batch loss is NaN or infinite.
+    TrainingDivergedError as soon as a batch loss is NaN or infinite or more than
+    ``DIVERGENCE_FACTOR`` times its first value (or 1, if larger).
     """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
+    check_fit_arguments(epochs, batch_size, lr, momentum, weight_decay, seed)
     device = choose_device(device)
-    x_train, y_train, x_test, y_test = (t.to(device) for t in check_data(data))
-    rule.to(device)
     params = rule.parameters()
+    dtype = params[0].dtype if params else None
+    x_train, y_train, x_test, y_test = (t.to(device) for t in check_data(data, dtype))
+    rule.to(device)
     opt = make_optimizer(params, optimizer, lr, momentum, weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history = History()
@@ -182,6 +227,7 @@ def fit(
     start = time.perf_counter()
     record(0)
     n_batches = math.ceil(len(x_train) / batch_size)
+    loss_limit = None
     bar = tqdm(total=epochs * n_batches, desc=getattr(rule, "name", "training"), disable=not progress)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(x_train), generator=generator).to(device)
@@ -189,11 +235,14 @@ def fit(
             idx = order[b * batch_size : (b + 1) * batch_size]
             loss, updates = rule.compute_updates(x_train[idx], y_train[idx])
             loss = float(loss)
-            if not math.isfinite(loss):
+            if loss_limit is None and math.isfinite(loss):
+                loss_limit = DIVERGENCE_FACTOR * max(abs(loss), 1.0)
+            if not math.isfinite(loss) or loss > loss_limit:
                 bar.close()
+                above = f", above {loss_limit:.4g} ({DIVERGENCE_FACTOR:g} x its first value)" if loss_limit else ""
                 raise TrainingDivergedError(
                     f"{getattr(rule, 'name', 'training')} diverged at epoch {epoch}, batch {b + 1}: "
-                    f"loss is {loss}. Try a smaller learning rate (lr={lr})."
+                    f"loss is {loss:.4g}{above}. Try a smaller learning rate (lr={lr})."
                 )
             for p, u in zip(params, updates, strict=True):
                 p.grad = u

@@ -52,7 +52,7 @@ def test_missing_experiment_name_is_a_usage_error():
 def test_a_run_writes_its_result(tmp_path):
     path = reproduce.run_experiment("compare-bp", epochs=1, seed=3, device="cpu", out=tmp_path,
                                     argv=["compare-bp", "--epochs", "1"])
-    assert path.name == "compare-bp__mnist-5k__seed3.json"
+    assert path.name == "compare-bp__mnist-5k__e1__seed3.json"
     result = json.loads(path.read_text())
     assert result["config"]["rule"] == "BP" and result["config"]["sizes"] == [784, 500, 10]
     assert result["history"]["epochs"] == [0, 1]
