@@ -32,7 +32,10 @@ Details:
   (Debian package ``dataset-fashion-mnist``). Never downloaded.
 - ``"mnist"``: the official 60k / 10k split, pixels divided by 255. Downloaded
   on first use into ``<data_dir>/mnist/`` from ``$DENDNOTES_MNIST_URL`` (or
-  ``MNIST_DEFAULT_URL``), each file checked against ``MNIST_SHA256``.
+  ``MNIST_DEFAULT_URL``), each file checked against ``MNIST_SHA256``. A download
+  stops at the file's known size (``MNIST_BYTES``) and after ``DOWNLOAD_DEADLINE_S``
+  seconds overall; an interrupted one (Ctrl-C, SIGTERM, SIGHUP) leaves no partial
+  file, and partial files that a killed process left behind are removed by the next.
 
 ``data_dir`` defaults to ``$DENDNOTES_DATA`` if set, else the per-user cache
 directory ``platformdirs.user_cache_dir("dendnotes")``. Importing this module
@@ -41,14 +44,20 @@ touches neither the network nor the data directory.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import gzip
 import hashlib
 import http.client
+import math
 import os
+import re
+import signal
 import struct
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -80,6 +89,14 @@ MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 
+# Their sizes in bytes: a download that grows past its file's size is stopped.
+MNIST_BYTES = {
+    "train-images-idx3-ubyte.gz": 9912422,
+    "train-labels-idx1-ubyte.gz": 28881,
+    "t10k-images-idx3-ubyte.gz": 1648877,
+    "t10k-labels-idx1-ubyte.gz": 4542,
+}
+
 IDX_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -87,7 +104,9 @@ IDX_FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 
-DOWNLOAD_TIMEOUT_S = 30.0
+DOWNLOAD_TIMEOUT_S = 30.0  # for each network read
+DOWNLOAD_DEADLINE_S = 900.0  # for all the files together
+MAX_DOWNLOAD_BYTES = 64 << 20  # for a file of unknown size
 _CHUNK_BYTES = 1 << 16
 _NUM_CLASSES = 10
 
@@ -122,7 +141,15 @@ class MalformedFileError(ValueError):
 
 
 class DownloadError(OSError):
-    """A download failed (network unreachable, HTTP error, cut-off transfer)."""
+    """A download failed (network unreachable, HTTP error, cut-off transfer, too big, too slow)."""
+
+
+class _Interrupted(BaseException):
+    """A termination signal arrived during a download."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def default_data_dir() -> Path:
@@ -174,7 +201,22 @@ def _resolve_data_dir(data_dir) -> Path:
         return default_data_dir()
     if not isinstance(data_dir, (str, os.PathLike)):
         raise TypeError(f"data_dir must be a path or None, got {type(data_dir).__name__}")
+    if not os.fspath(data_dir):
+        raise ValueError("data_dir is an empty path; pass None for the default, or '.' for the current folder")
     return Path(data_dir).expanduser()
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, but False (not an error) where a folder on the way is unreadable."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        return False
+
+
+def _unreadable(folder: Path, err: OSError) -> OSError:
+    return PermissionError(err.errno, f"cannot use {folder} ({err.strerror}); fix its permissions "
+                           f"(chmod u+rwx) or set ${DATA_DIR_ENV} to another folder")
 
 
 def _xor():
@@ -234,10 +276,10 @@ def _find_fashion_mnist_dir(root: Path) -> Path:
     """First of ``<root>/fashion-mnist`` and the Debian dir holding all four files."""
     searched = [root / "fashion-mnist", Path(FASHION_MNIST_SYSTEM_DIR)]
     for candidate in searched:
-        if all((candidate / f).is_file() for f in IDX_FILES):
+        if all(_is_file(candidate / f) for f in IDX_FILES):
             return candidate
     missing = "; ".join(
-        f"{d}: missing {', '.join(f for f in IDX_FILES if not (d / f).is_file())}"
+        f"{d}: missing or unreadable {', '.join(f for f in IDX_FILES if not _is_file(d / f))}"
         for d in searched
     )
     raise DataNotFoundError(
@@ -281,7 +323,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         )
     dims = struct.unpack(f">{ndim}I", raw[4:header_bytes])
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow
     actual = len(raw) - header_bytes
     if actual != expected:
         raise MalformedFileError(
@@ -356,7 +398,10 @@ def _manual_instructions(mnist_dir: Path, names) -> str:
 
 def _require_mnist_files(mnist_dir: Path) -> None:
     """Raise ``DataNotFoundError`` if any MNIST file is missing, else verify them."""
-    missing = [n for n in MNIST_SHA256 if not (mnist_dir / n).is_file()]
+    try:
+        missing = [n for n in MNIST_SHA256 if not (mnist_dir / n).is_file()]
+    except PermissionError as err:
+        raise _unreadable(mnist_dir, err) from err
     if missing:
         raise DataNotFoundError(
             f"MNIST files missing from {mnist_dir}: {', '.join(missing)} "
@@ -373,52 +418,128 @@ def download_mnist(
     base_url: str | None = None,
     checksums: dict[str, str] | None = None,
     timeout: float = DOWNLOAD_TIMEOUT_S,
+    deadline: float = DOWNLOAD_DEADLINE_S,
+    sizes: dict[str, int] | None = None,
 ) -> Path:
     """Make sure ``mnist_dir`` holds every file in ``checksums`` with the right SHA-256.
 
     Missing files are fetched from ``base_url`` (default ``$DENDNOTES_MNIST_URL``,
     else ``MNIST_DEFAULT_URL``); ``checksums`` defaults to ``MNIST_SHA256``.
     Each file is written to a temporary file in ``mnist_dir``, checked, and then
-    renamed into place, so no partial or corrupt file is ever left behind.
+    renamed into place, so no partial or corrupt file is ever left behind, even
+    after SIGTERM or SIGHUP; partial files of killed processes are removed. A file
+    may not grow past ``sizes[name]`` bytes (default ``MNIST_BYTES``, else
+    ``MAX_DOWNLOAD_BYTES``), a read may not wait longer than ``timeout`` seconds,
+    and all the downloads together may not take longer than ``deadline`` seconds.
     Returns ``mnist_dir`` as a Path.
     """
     mnist_dir = Path(mnist_dir)
     checksums = MNIST_SHA256 if checksums is None else checksums
+    sizes = MNIST_BYTES if sizes is None else sizes
     if base_url is None:
         base_url = os.environ.get(MNIST_URL_ENV, "") or MNIST_DEFAULT_URL
     base_url = base_url.rstrip("/") + "/"
-    for name, expected in checksums.items():
-        target = mnist_dir / name
-        if target.is_file():
-            _verify_cached(target, expected)
-        else:
-            mnist_dir.mkdir(parents=True, exist_ok=True)
+    stop_at = time.monotonic() + deadline
+    try:
+        present = {name: (mnist_dir / name).is_file() for name in checksums}
+        if mnist_dir.is_dir():
+            _remove_stale_parts(mnist_dir)
+    except PermissionError as err:
+        raise _unreadable(mnist_dir, err) from err
+    with _signals_interrupt():
+        for name, expected in checksums.items():
+            target = mnist_dir / name
+            if present[name]:
+                _verify_cached(target, expected)
+                continue
             try:
-                _download_file(base_url + name, target, expected, timeout)
+                _download_file(base_url + name, target, expected, timeout, stop_at,
+                               sizes.get(name, MAX_DOWNLOAD_BYTES))
             except DownloadError as err:
-                missing = [n for n in checksums if not (mnist_dir / n).is_file()]
+                missing = [n for n in checksums if not _is_file(mnist_dir / n)]
                 raise DownloadError(f"{err} {_manual_instructions(mnist_dir, missing)}") from err
     return mnist_dir
 
 
-def _download_file(url: str, target: Path, expected: str, timeout: float) -> None:
-    """Download ``url`` to ``target`` atomically, checking its SHA-256."""
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+def _remove_stale_parts(mnist_dir: Path) -> None:
+    """Delete partial downloads whose process is gone (a ``kill -9``, a power cut)."""
+    for part in mnist_dir.glob(".*.part"):
+        match = re.search(r"\.pid(\d+)\.", part.name)
+        if match and os.name == "posix":
+            stale = not _process_alive(int(match.group(1)))
+        else:  # no process id: stale once older than any download may last
+            stale = time.time() - part.stat().st_mtime > DOWNLOAD_DEADLINE_S + DOWNLOAD_TIMEOUT_S
+        if stale:
+            part.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """Turn SIGTERM and SIGHUP into an exception while downloading, so that the partial
+    file is removed; then deliver the signal again to whoever handled it before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def interrupt(signum, frame):
+        raise _Interrupted(signum)
+
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is not None and signal.getsignal(signum) not in (signal.SIG_IGN, None):
+            previous[signum] = signal.signal(signum, interrupt)
+    try:
+        yield
+    except _Interrupted as stop:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        previous.clear()
+        signal.raise_signal(stop.signum)
+        raise DownloadError(f"download interrupted by {signal.Signals(stop.signum).name}") from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _download_file(url: str, target: Path, expected: str, timeout: float, stop_at: float, limit: int) -> None:
+    """Download ``url`` to ``target`` atomically, checking its size, time and SHA-256."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.pid{os.getpid()}.",
+                                             suffix=".part")
+    except OSError as err:
+        raise DownloadError(f"cannot write into {target.parent} ({err.strerror}); make it writable, "
+                            f"or set ${DATA_DIR_ENV} to a writable folder.") from err
     temp_path = Path(temp_name)
     try:
+        _check_deadline(url, stop_at)
         digest = hashlib.sha256()
-        with os.fdopen(handle, "wb") as out, _open_url(url, timeout) as response:
+        with os.fdopen(handle, "wb") as out, _open_url(url, min(timeout, stop_at - time.monotonic())) as response:
             header = response.headers.get("Content-Length")
             total = int(header) if header and header.isdigit() else None
+            if total is not None and total > limit:
+                raise _failed(url, f"the server announces {total} bytes, more than the {limit} of {target.name}")
             received = 0
             with tqdm(
                 total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name, leave=False
             ) as progress:
-                while chunk := _read_chunk(response, url):
+                while _check_deadline(url, stop_at) and (chunk := _read_chunk(response, url)):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
                     progress.update(len(chunk))
+                    if received > limit:
+                        raise _failed(url, f"stopped after {received} bytes, more than the {limit} of {target.name}")
             if total is not None and received != total:
                 problem = f"transfer cut off after {received} of {total} bytes"
                 raise _network_error(url, ConnectionError(problem))
@@ -437,6 +558,17 @@ def _download_file(url: str, target: Path, expected: str, timeout: float) -> Non
     _VERIFIED.add((str(target.resolve()), stat.st_size, stat.st_mtime_ns, expected))
 
 
+def _check_deadline(url: str, stop_at: float) -> bool:
+    """True while time is left; a ``DownloadError`` once the overall deadline has passed."""
+    if time.monotonic() > stop_at:
+        raise _failed(url, "the download took longer than its deadline (a very slow or stalled server)")
+    return True
+
+
+def _failed(url: str, problem: str) -> DownloadError:
+    return DownloadError(f"downloading {url} failed: {problem}.")
+
+
 def _network_error(url: str, err: BaseException) -> DownloadError:
     if isinstance(err, urllib.error.HTTPError):
         problem = f"HTTP {err.code} {err.reason}"
@@ -444,7 +576,7 @@ def _network_error(url: str, err: BaseException) -> DownloadError:
         problem = f"invalid URL ({err})"
     else:
         problem = f"{getattr(err, 'reason', err)} (is the network reachable?)"
-    return DownloadError(f"downloading {url} failed: {problem}.")
+    return _failed(url, problem)
 
 
 def _open_url(url: str, timeout: float):
@@ -458,7 +590,9 @@ def _open_url(url: str, timeout: float):
 
 
 def _read_chunk(response, url: str) -> bytes:
+    """The next bytes to arrive (``read1`` returns what is there instead of waiting for a full
+    chunk, so the deadline is checked between reads even on a trickling connection)."""
     try:
-        return response.read(_CHUNK_BYTES)
+        return getattr(response, "read1", response.read)(_CHUNK_BYTES)
     except (http.client.HTTPException, OSError) as err:
         raise _network_error(url, err) from err
