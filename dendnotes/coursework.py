@@ -32,6 +32,8 @@ from pathlib import Path
 
 import nbformat
 
+from .files import check_writable_dir, write_text_atomically
+
 START = re.compile(r"\{solution-start\}\s*(\S+)")
 END = re.compile(r"\{solution-end\}")
 CHECK_CALL = re.compile(r"\bcheck\.\w+\(")
@@ -145,21 +147,37 @@ top to bottom: cells tagged `raises-exception` are the unfinished exercises.
 """
 
 
+def check_output_folders(book_dir: Path, out_dir: Path) -> None:
+    """Refuse an output that would overwrite the source notebooks; prove the output writable.
+
+    Runs before anything is written, so a bad ``out_dir`` leaves nothing half-written."""
+    targets = [out_dir, out_dir / "student", out_dir / "instructor"]
+    if Path(book_dir).resolve() in {folder.resolve() for folder in targets[1:]}:
+        raise ValueError(f"--book {book_dir} is where the coursework would be written: that would overwrite "
+                         "the source notebooks; choose another output folder")
+    for folder in targets:
+        check_writable_dir(folder)
+
+
 def write_coursework(book_dir: Path, out_dir: Path) -> list[Path]:
-    """Write student and instructor notebooks for every chapter in ``book_dir``."""
-    notebooks = sorted(Path(book_dir).glob("*.ipynb"))
+    """Write student and instructor notebooks for every chapter in ``book_dir``.
+
+    Every notebook is converted before the first is written, and each file is written
+    atomically, so an error leaves no partial coursework."""
+    book_dir, out_dir = Path(book_dir), Path(out_dir)
+    notebooks = sorted(book_dir.glob("*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no notebooks in {book_dir}")
-    written = []
-    for folder in ("student", "instructor"):
-        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    files = {}
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
-        nbformat.write(notebook, out_dir / "instructor" / path.name)
-        nbformat.write(student_version(notebook), out_dir / "student" / path.name)
-        written.append(out_dir / "student" / path.name)
-    (out_dir / "README.md").write_text(README)
-    return written
+        files[out_dir / "instructor" / path.name] = nbformat.writes(notebook)
+        files[out_dir / "student" / path.name] = nbformat.writes(student_version(notebook))
+    files[out_dir / "README.md"] = README
+    check_output_folders(book_dir, out_dir)
+    for target, text in files.items():
+        write_text_atomically(target, text if text.endswith("\n") else text + "\n")
+    return [out_dir / "student" / path.name for path in notebooks]
 
 
 def main(argv: list[str] | None = None) -> int:

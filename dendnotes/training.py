@@ -59,7 +59,10 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
     """The GPU when one is present and ``device`` is None or "auto"; else the device named."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceUnavailableError(f"unsupported device {device!r}; use 'cpu' or 'cuda'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceUnavailableError(
             "device 'cuda' was requested but PyTorch sees no GPU (torch.cuda.is_available() is False)"
