@@ -84,7 +84,7 @@ def check_content(result, name: str) -> None:
     if missing:
         raise ResultFileError(f"{name} lacks {missing}: was it written by python -m dendnotes.reproduce?")
     for dotted, kind in (("experiment", str), ("dataset", str), ("command", str), ("config.rule", str),
-                         ("wall_time_s", (int, float)), ("hardware", dict), ("seed", int)):
+                         ("wall_time_s", (int, float)), ("hardware.cpu_count", int), ("seed", int)):
         _get(result, dotted, kind, name)
     epochs = _get(result, "epochs", int, name)
     logged = _get(result, "history.epochs", list, name)
