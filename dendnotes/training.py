@@ -212,10 +212,10 @@ def fit(
     """
     check_fit_arguments(epochs, batch_size, lr, momentum, weight_decay, seed)
     device = choose_device(device)
-    params = rule.parameters()
-    dtype = params[0].dtype if params else None
-    x_train, y_train, x_test, y_test = (t.to(device) for t in check_data(data, dtype))
+    first = next(iter(rule.parameters()), None)
+    x_train, y_train, x_test, y_test = (t.to(device) for t in check_data(data, getattr(first, "dtype", None)))
     rule.to(device)
+    params = rule.parameters()
     opt = make_optimizer(params, optimizer, lr, momentum, weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history = History()
