@@ -54,8 +54,9 @@ def content_checksum(result: dict) -> str:
 
 
 def sealed(result: dict) -> dict:
-    """``result`` with its checksum added."""
-    return {**{k: v for k, v in result.items() if k != "file"}, CHECKSUM_KEY: content_checksum(result)}
+    """``result`` as JSON will hold it (lists, string keys), with its checksum added."""
+    stored = json.loads(json.dumps({k: v for k, v in result.items() if k != "file"}))
+    return {**stored, CHECKSUM_KEY: content_checksum(stored)}
 
 
 def _get(result: dict, dotted: str, kind: type | tuple, name: str):

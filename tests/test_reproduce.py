@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from dendnotes import reproduce
+from dendnotes import reproduce, results
 
 
 def run_cli(*args):
@@ -61,6 +61,7 @@ def test_a_run_writes_its_result(tmp_path):
     assert {"platform", "torch", "cpu_count"} <= set(result["hardware"])
     assert result["dendnotes_version"] and result["wall_time_s"] > 0
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert results.read_result(path)["sha256"] == results.content_checksum(result)
 
 
 def test_interrupted_run_leaves_no_file(tmp_path, monkeypatch):
