@@ -34,7 +34,7 @@ Details:
   on first use into ``<data_dir>/mnist/`` from ``$DENDNOTES_MNIST_URL`` (or
   ``MNIST_DEFAULT_URL``), each file checked against ``MNIST_SHA256``. A download
   stops at the file's known size (``MNIST_BYTES``) and after ``DOWNLOAD_DEADLINE_S``
-  seconds overall; an interrupted one (Ctrl-C, SIGTERM, SIGHUP) leaves no partial
+  seconds overall; an interrupted one (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) leaves no partial
   file, and partial files that a killed process left behind are removed by the next.
 
 ``data_dir`` defaults to ``$DENDNOTES_DATA`` if set, else the per-user cache
@@ -427,7 +427,7 @@ def download_mnist(
     else ``MNIST_DEFAULT_URL``); ``checksums`` defaults to ``MNIST_SHA256``.
     Each file is written to a temporary file in ``mnist_dir``, checked, and then
     renamed into place, so no partial or corrupt file is ever left behind, even
-    after SIGTERM or SIGHUP; partial files of killed processes are removed. A file
+    after a signal; partial files of killed processes (``kill -9``) are removed. A file
     may not grow past ``sizes[name]`` bytes (default ``MNIST_BYTES``, else
     ``MAX_DOWNLOAD_BYTES``), a read may not wait longer than ``timeout`` seconds,
     and all the downloads together may not take longer than ``deadline`` seconds.
@@ -485,7 +485,7 @@ def _process_alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def _signals_interrupt():
-    """Turn SIGTERM and SIGHUP into an exception while downloading, so that the partial
+    """Turn SIGTERM, SIGHUP and SIGQUIT into an exception while downloading, so that the partial
     file is removed; then deliver the signal again to whoever handled it before."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -495,7 +495,7 @@ def _signals_interrupt():
     def interrupt(signum, frame):
         raise _Interrupted(signum)
 
-    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None), getattr(signal, "SIGQUIT", None)):
         if signum is not None and signal.getsignal(signum) not in (signal.SIG_IGN, None):
             previous[signum] = signal.signal(signum, interrupt)
     try:

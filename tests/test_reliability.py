@@ -143,6 +143,22 @@ def test_sigterm_mid_download_leaves_no_part_file(tmp_path, no_proxy):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT], ids=["SIGHUP", "SIGQUIT"])
+def test_other_signals_remove_the_part_file_and_reach_the_callers_handler(tmp_path, no_proxy, signum):
+    received = []
+    previous = signal.signal(signum, lambda s, frame: received.append(s))
+    try:
+        with loopback_server(EndlessHandler, block=1, interval=0.05) as url:
+            sender = threading.Thread(target=lambda: (time.sleep(0.5), os.kill(os.getpid(), signum)))
+            sender.start()
+            with pytest.raises(data.DownloadError, match=f"download interrupted by {signal.Signals(signum).name}"):
+                data.download_mnist(tmp_path, base_url=url, checksums={LABELS: "0" * 64}, sizes={}, deadline=20)
+            sender.join()
+    finally:
+        signal.signal(signum, previous)
+    assert received == [signum] and list(tmp_path.iterdir()) == []
+
+
 def test_part_files_of_dead_processes_are_removed_by_the_next_run(tmp_path, no_proxy):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
