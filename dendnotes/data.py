@@ -465,12 +465,13 @@ def _remove_stale_parts(mnist_dir: Path) -> None:
     """Delete partial downloads whose process is gone (a ``kill -9``, a power cut)."""
     for part in mnist_dir.glob(".*.part"):
         match = re.search(r"\.pid(\d+)\.", part.name)
-        if match and os.name == "posix":
-            stale = not _process_alive(int(match.group(1)))
-        else:  # no process id: stale once older than any download may last
-            stale = time.time() - part.stat().st_mtime > DOWNLOAD_DEADLINE_S + DOWNLOAD_TIMEOUT_S
-        if stale:
-            part.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # its own process may remove it meanwhile
+            if match and os.name == "posix":
+                stale = not _process_alive(int(match.group(1)))
+            else:  # no process id: stale once older than any download may last
+                stale = time.time() - part.stat().st_mtime > DOWNLOAD_DEADLINE_S + DOWNLOAD_TIMEOUT_S
+            if stale:
+                part.unlink()
 
 
 def _process_alive(pid: int) -> bool:
