@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# The checkout this package was installed from: where results/ and benchmarks/ live.
-REPO_ROOT = Path(__file__).resolve().parents[1]
+
+def data_root() -> Path:
+    """Where results/ and benchmarks/results/ are: the checkout, else the copy shipped in the wheel."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "results").is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "_data"
+
+
+# The folder holding results/ and benchmarks/results/ (named for the checkout, where it usually is).
+REPO_ROOT = data_root()
 
 REQUIRED = ("experiment", "dataset", "epochs", "config", "history", "final_test_accuracy", "wall_time_s",
             "hardware", "command")
