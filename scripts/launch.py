@@ -47,7 +47,12 @@ def install_cell(url: str, branch: str) -> dict:
         "cell_type": "code",
         "execution_count": None,
         "id": INSTALL_CELL_ID,
-        "metadata": {"tags": ["hide-input"]},
+        # Folded in the online book, under a label that says what it is.
+        "metadata": {
+            "tags": ["hide-input"],
+            "mystnb": {"code_prompt_show": "Show the install cell (Colab, Binder)",
+                       "code_prompt_hide": "Hide the install cell"},
+        },
         "outputs": [],
         "source": install_source(url, branch).splitlines(keepends=True),
     }

@@ -37,10 +37,15 @@ def test_workflow_builds_on_pull_requests_and_deploys_main_only():
     assert upload["uses"].endswith("@v3") and upload["with"]["path"] == "_build/html"
     assert "refs/heads/main" in upload["if"]
     deploy = flow["jobs"]["deploy"]
-    assert "refs/heads/main" in deploy["if"] and "build" in deploy["needs"]
+    assert "refs/heads/main" in deploy["if"] and {"build", "test", "fresh-install"} <= set(deploy["needs"])
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
     assert any(s.get("uses", "").startswith("actions/deploy-pages@v4") for s in deploy["steps"])
+
+
+def test_workflow_runs_the_test_command():
+    steps = workflow()["jobs"]["test"]["steps"]
+    assert any(str(s.get("run", "")).strip() == "bash scripts/test.sh" for s in steps)
 
 
 def test_workflow_runs_the_fresh_install_check():
