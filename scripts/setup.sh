@@ -2,9 +2,9 @@
 # Set up everything dendnotes needs on this machine.  Safe to run again and
 # again: each step is skipped when its result is already there.
 #
-#   bash scripts/setup.sh            # venv + Python packages + MathJax + data
+#   bash scripts/setup.sh            # venv + Python packages + MathJax + widgets + data
 #   bash scripts/setup.sh --browser  # ... and Chromium for the browser check
-#   bash scripts/setup.sh --book     # ... and fail if MathJax can't be installed
+#   bash scripts/setup.sh --book     # ... and fail if MathJax or the widget manager is missing
 #
 # Steps:
 #   1. Debian packages the tests need (only when run as root on Debian/Ubuntu;
@@ -32,7 +32,7 @@ for arg in "$@"; do
     case "$arg" in
         --browser) WANT_BROWSER=1; NEED_MATHJAX=1 ;;
         --book) NEED_MATHJAX=1 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option '$arg'" >&2; exit 2 ;;
     esac
 done
