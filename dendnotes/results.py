@@ -21,8 +21,17 @@ from pathlib import Path
 
 from .files import write_json_atomically
 
-# The checkout this package was installed from: where results/ and benchmarks/ live.
-REPO_ROOT = Path(__file__).resolve().parents[1]
+
+def data_root() -> Path:
+    """Where results/ and benchmarks/results/ are: the checkout, else the copy shipped in the wheel."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "results").is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "_data"
+
+
+# The folder holding results/ and benchmarks/results/ (named for the checkout, where it usually is).
+REPO_ROOT = data_root()
 
 REQUIRED = ("experiment", "dataset", "epochs", "seed", "config", "history", "final_test_accuracy", "wall_time_s",
             "hardware", "command")
@@ -134,18 +143,24 @@ def read_result(path: str | Path) -> dict:
 
 
 def load_results(folder: str | Path) -> list[dict]:
-    """Every result file in ``folder``, each checked, at most one per rule and dataset."""
+    """Every result file in ``folder``, each checked; per rule and dataset, one protocol
+    (one epoch count) and at most one file per seed, so no smoke run sits silently beside a
+    long run and no seed is counted twice."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no results folder {folder}; run `python -m dendnotes.reproduce --list`")
     results = [read_result(path) for path in sorted(folder.glob("*.json"))]
     files = defaultdict(list)
     for r in results:
-        files[(r["config"]["rule"], r["dataset"])].append(r["file"])
-    for (rule, dataset), names in files.items():
-        if len(names) > 1:
-            raise ResultFileError(f"{folder}: {len(names)} results for {rule} on {dataset} ({', '.join(names)}); "
-                                  "the comparison takes one per rule and dataset: move the others out of the folder")
+        files[(r["config"]["rule"], r["dataset"])].append(r)
+    for (rule, dataset), runs in files.items():
+        names = ", ".join(r["file"] for r in runs)
+        if len({r["epochs"] for r in runs}) > 1:
+            raise ResultFileError(f"{folder}: results for {rule} on {dataset} mix epoch counts ({names}); "
+                                  "the comparison takes one protocol per rule and dataset: move the others out of the folder")
+        if len({r["seed"] for r in runs}) < len(runs):
+            raise ResultFileError(f"{folder}: two results for {rule} on {dataset} with the same seed ({names}); "
+                                  "move one out of the folder")
     return results
 
 

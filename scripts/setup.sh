@@ -2,9 +2,9 @@
 # Set up everything dendnotes needs on this machine.  Safe to run again and
 # again: each step is skipped when its result is already there.
 #
-#   bash scripts/setup.sh            # venv + Python packages + MathJax + data
+#   bash scripts/setup.sh            # venv + Python packages + MathJax + widgets + data
 #   bash scripts/setup.sh --browser  # ... and Chromium for the browser check
-#   bash scripts/setup.sh --book     # ... and fail if MathJax can't be installed
+#   bash scripts/setup.sh --book     # ... and fail if MathJax or the widget manager is missing
 #
 # Steps:
 #   1. Debian packages the tests need (only when run as root on Debian/Ubuntu;
@@ -12,8 +12,9 @@
 #      --browser also chromium.
 #   2. A virtual environment in .venv (python3.11, else python3), with
 #      requirements.txt and the dendnotes package (editable, no deps).
-#   3. MathJax 3 from the npm registry into _vendor/ (gitignored); the book
-#      serves it from _build/html/_static/mathjax/ instead of a CDN.
+#   3. MathJax 3 and the Jupyter widget manager (@jupyter-widgets/html-manager)
+#      from the npm registry into _vendor/ (gitignored); the book serves them
+#      from _build/html/_static/ (mathjax/, widgets/) instead of a CDN.
 #
 # Environment: DENDNOTES_VENV (default .venv) picks another virtualenv.
 set -euo pipefail
@@ -22,6 +23,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 MATHJAX_VERSION="3.2.2"
+# The html-manager release that matches ipywidgets 8.1 (requirements.txt).
+WIDGETS_VERSION="1.0.15"
 VENV="${DENDNOTES_VENV:-$ROOT/.venv}"
 WANT_BROWSER=0
 NEED_MATHJAX=0
@@ -48,8 +51,10 @@ APT_PACKAGES=(dataset-fashion-mnist)
 if [ "$WANT_BROWSER" = 1 ]; then
     APT_PACKAGES+=(chromium)
 fi
-if ! command -v npm >/dev/null 2>&1 && [ ! -f "$ROOT/_vendor/static/mathjax/.version-$MATHJAX_VERSION" ]; then
-    # npm is only needed to fetch MathJax; Debian's npm package brings Node.
+if ! command -v npm >/dev/null 2>&1 && { [ ! -f "$ROOT/_vendor/static/mathjax/.version-$MATHJAX_VERSION" ] \
+        || [ ! -f "$ROOT/_vendor/static/widgets/.version-$WIDGETS_VERSION" ]; }; then
+    # npm is only needed to fetch MathJax and the widget manager; Debian's npm
+    # package brings Node.
     APT_PACKAGES+=(npm)
 fi
 
@@ -122,38 +127,63 @@ else
 fi
 
 # ---------------------------------------------------------------------------
-# 3. MathJax 3, served locally by the built book
+# 3. MathJax 3 and the widget manager, served locally by the built book
 # ---------------------------------------------------------------------------
+NPM_HINT="Install Node.js and npm (Debian: 'sudo apt-get install npm';
+elsewhere https://nodejs.org), then run 'bash scripts/setup.sh' again."
+
+# npm_vendor PACKAGE@VERSION SUBDIR DEST: install the package with npm into
+# _vendor/npm and copy its folder SUBDIR to _vendor/static/DEST.
+npm_vendor() {
+    local spec="$1" subdir="$2" dest="$ROOT/_vendor/static/$3"
+    mkdir -p "$ROOT/_vendor/npm"
+    npm install --prefix "$ROOT/_vendor/npm" --no-audit --no-fund \
+        --loglevel=error "$spec" >/dev/null
+    local src="$ROOT/_vendor/npm/node_modules/$subdir"
+    if [ ! -d "$src" ]; then
+        echo "[setup] ERROR: npm did not install $src" >&2
+        exit 1
+    fi
+    rm -rf "$dest"
+    mkdir -p "$(dirname "$dest")"
+    cp -r "$src" "$dest"
+}
+
 MJ_DIR="$ROOT/_vendor/static/mathjax"
 MJ_STAMP="$MJ_DIR/.version-$MATHJAX_VERSION"
+WIDGETS_DIR="$ROOT/_vendor/static/widgets"
+WIDGETS_STAMP="$WIDGETS_DIR/.version-$WIDGETS_VERSION"
 if [ -f "$MJ_STAMP" ] && [ -f "$MJ_DIR/tex-chtml.js" ]; then
     say "MathJax $MATHJAX_VERSION present in _vendor/static/mathjax"
 elif command -v npm >/dev/null 2>&1; then
     say "installing MathJax $MATHJAX_VERSION from the npm registry"
-    mkdir -p "$ROOT/_vendor/npm"
-    npm install --prefix "$ROOT/_vendor/npm" --no-audit --no-fund \
-        --loglevel=error "mathjax@$MATHJAX_VERSION" >/dev/null
-    SRC="$ROOT/_vendor/npm/node_modules/mathjax/es5"
-    if [ ! -f "$SRC/tex-chtml.js" ]; then
-        echo "[setup] ERROR: npm did not install $SRC/tex-chtml.js" >&2
-        exit 1
-    fi
-    rm -rf "$MJ_DIR"
-    mkdir -p "$(dirname "$MJ_DIR")"
-    cp -r "$SRC" "$MJ_DIR"
     # The speech-rule engine (sre/) is only loaded when a reader turns on
     # MathJax's accessibility explorer from its menu; keep it so that works.
+    npm_vendor "mathjax@$MATHJAX_VERSION" mathjax/es5 mathjax
+    [ -f "$MJ_DIR/tex-chtml.js" ] || { echo "[setup] ERROR: no $MJ_DIR/tex-chtml.js" >&2; exit 1; }
     touch "$MJ_STAMP"
-else
-    MSG="npm not found, so MathJax could not be installed: the book's equations
-would not render.  Install Node.js and npm (Debian: 'sudo apt-get install npm';
-elsewhere https://nodejs.org), then run 'bash scripts/setup.sh' again."
+fi
+if [ -f "$WIDGETS_STAMP" ] && [ -f "$WIDGETS_DIR/embed.js" ]; then
+    say "widget manager $WIDGETS_VERSION present in _vendor/static/widgets"
+elif command -v npm >/dev/null 2>&1; then
+    # embed.js is the self-contained build (no require.js): it renders the
+    # widget state saved in the executed notebooks; its fonts sit next to it.
+    # Only ipywidgets' own widgets are used, so it never asks a CDN for more.
+    say "installing @jupyter-widgets/html-manager $WIDGETS_VERSION from the npm registry"
+    npm_vendor "@jupyter-widgets/html-manager@$WIDGETS_VERSION" @jupyter-widgets/html-manager/dist widgets
+    rm -f "$WIDGETS_DIR"/*.map "$WIDGETS_DIR"/*amd.js
+    [ -f "$WIDGETS_DIR/embed.js" ] || { echo "[setup] ERROR: no $WIDGETS_DIR/embed.js" >&2; exit 1; }
+    touch "$WIDGETS_STAMP"
+fi
+if [ ! -f "$MJ_STAMP" ] || [ ! -f "$WIDGETS_STAMP" ]; then
+    MSG="npm not found, so MathJax and the widget manager could not be installed:
+the book's equations and widgets would not render.  $NPM_HINT"
     if [ "$NEED_MATHJAX" = 1 ]; then
         echo "[setup] ERROR: $MSG" >&2
         exit 1
     fi
     warn "$MSG"
-    warn "(the tests do not need MathJax; building the book does)"
+    warn "(the tests do not need them; building the book does)"
 fi
 
 # ---------------------------------------------------------------------------

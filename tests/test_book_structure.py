@@ -441,8 +441,27 @@ def test_config_mathjax_is_local():
     assert "_vendor/static/mathjax" in (ROOT / "scripts" / "setup.sh").read_text()
 
 
-def test_config_loads_no_widget_javascript_from_cdn():
-    assert config()["sphinx"]["config"]["nb_ipywidgets_js"] == {}
+def test_config_widget_javascript_is_local():
+    """The widget manager comes from _static/widgets/ (scripts/setup.sh), never a CDN; no require.js."""
+    scripts = config()["sphinx"]["config"]["nb_ipywidgets_js"]
+    assert list(scripts) == ["widgets-typeset.js", "widgets/embed.js"], scripts
+    assert (ROOT / "style" / "widgets-typeset.js").is_file()
+    assert "_vendor/static/widgets" in (ROOT / "scripts" / "setup.sh").read_text()
+    assert "@jupyter-widgets/html-manager" in (ROOT / "scripts" / "setup.sh").read_text()
+
+
+def test_config_markdown_outputs_render_as_myst():
+    """Markdown outputs (IPython.display.Markdown) are parsed as MyST: tables and math render."""
+    assert config()["sphinx"]["config"]["nb_render_markdown_format"] == "myst"
+
+
+def test_config_download_gives_ipynb():
+    assert config()["sphinx"]["config"]["html_sourcelink_suffix"] == ""
+
+
+def test_config_has_no_root_static_folder():
+    """Jupyter Book would load every .js under every static path (all of MathJax) if _static/ existed."""
+    assert not (ROOT / "_static").exists()
 
 
 def test_config_bibliography_and_exercises_enabled():
@@ -454,8 +473,51 @@ def test_config_bibliography_and_exercises_enabled():
 
 def test_config_launch_buttons_point_at_repository():
     cfg = config()
-    assert cfg["repository"]["url"] == "https://github.com/dendnotes/dendnotes"
-    assert cfg["repository"]["branch"] == "main"
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", cfg["repository"]["url"])
+    assert cfg["repository"]["branch"]
     assert cfg["repository"]["path_to_book"] == ""  # so links read book/<chapter>.ipynb
     assert cfg["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
     assert cfg["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+# ---------------------------------------------------------------------------
+# launching a chapter elsewhere: the repository lives in _config.yml only
+# ---------------------------------------------------------------------------
+
+
+def launch_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("launch", ROOT / "scripts" / "launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@nb_param
+def test_notebook_starts_with_install_cell(path):
+    """Every chapter's first code cell is the install cell made from _config.yml's repository."""
+    launch = launch_module()
+    if not path.name[:2].isdigit():
+        pytest.skip("not a chapter")
+    first = launch.first_code_cell(read_nb(path))
+    url, branch = launch.repository()
+    assert first is not None and first.get("id") == launch.INSTALL_CELL_ID, (
+        f"{path.name}: the first code cell is not the install cell; run python scripts/launch.py")
+    assert first["source"] == launch.install_source(url, branch), (
+        f"{path.name}: install cell is stale; run python scripts/launch.py")
+
+
+def test_install_cell_is_guarded():
+    launch = launch_module()
+    source = launch.install_source("https://github.com/o/r", "b")
+    assert 'if importlib.util.find_spec("dendnotes") is None:' in source
+    assert "%pip install" in source and "https://github.com/o/r/archive/refs/heads/b.zip" in source
+
+
+def test_readme_and_binder_use_the_configured_repository():
+    launch = launch_module()
+    url, branch = launch.repository()
+    readme = (ROOT / "README.md").read_text()
+    assert f"git clone {url}" in readme, "README's clone command is not the _config.yml repository"
+    assert f"{url}/archive/refs/heads/{branch}.zip" in readme, "README's pip install line is stale"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -17,6 +18,17 @@ from booktoc import toc_docnames
 
 DOCNAMES = toc_docnames()
 CHAPTERS = [d for d in DOCNAMES[1:] if not d.endswith("references")]
+
+
+def built_pages_containing(marker: str) -> list[str]:
+    """Pages of the built book whose HTML contains ``marker`` (read when the tests are collected)."""
+    html = Path(__file__).resolve().parents[2] / "_build" / "html"
+    return [d for d in DOCNAMES if (html / f"{d}.html").is_file() and marker in (html / f"{d}.html").read_text()]
+
+
+# Pages with a precomputed explorer (its class is in the saved widget state), pages with any widget.
+EXPLORER_PAGES = built_pages_containing('"dendnotes-explorer"')
+WIDGET_PAGES = built_pages_containing("application/vnd.jupyter.widget-view+json")
 
 # Runs in the page once it has loaded: waits for MathJax's first typeset and
 # for every image, then reports what is on the page.
@@ -31,6 +43,22 @@ async () => {
     setTimeout(done, 10000);
   })));
   const article = document.querySelector('article.bd-article') || document.body;
+  // Widgets: the local widget manager (embed.js) renders each saved view into a
+  // div.widget-subarea just before its <script> tag; wait until all are drawn.
+  const views = article.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
+  const drawn = () => Array.from(views).every(s => {
+    const area = s.previousElementSibling;
+    return area && area.classList.contains('widget-subarea') && area.childElementCount > 0;
+  });
+  for (let waited = 0; views.length && !drawn() && waited < 15000; waited += 100) {
+    await new Promise(done => setTimeout(done, 100));
+  }
+  const hidden = el => !!el.closest('.toggle-hidden, details:not([open]), .tag_hide-output');
+  const emptyOutputs = Array.from(article.querySelectorAll('div.cell_output'))
+    .filter(el => !hidden(el))
+    .filter(el => el.getBoundingClientRect().height < 2 ||
+                  !(el.innerText.trim() || el.querySelector('img, svg, table, canvas, .widget-subarea *')))
+    .map(el => (el.closest('.cell') || el).id || el.outerHTML.slice(0, 120));
   const math = Array.from(article.querySelectorAll('.math'));
   const clone = article.cloneNode(true);
   clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight')
@@ -46,6 +74,10 @@ async () => {
     mathErrors: Array.from(article.querySelectorAll('mjx-merror, [data-mjx-error]'))
                      .map(el => el.getAttribute('data-mjx-error') || el.textContent),
     text: clone.innerText,
+    widgetViews: views.length,
+    widgetsDrawn: drawn(),
+    emptyOutputs: emptyOutputs,
+    explorers: article.querySelectorAll('.dendnotes-explorer').length,
     images: imgs.map(img => ({src: img.currentSrc || img.src, complete: img.complete,
                               width: img.naturalWidth})),
     solutions: Array.from(article.querySelectorAll('div.solution')).map(el => ({
@@ -58,6 +90,8 @@ async () => {
 """
 
 RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\\frac\b")
+# Markdown that was not rendered: a table rule, bold markers, a heading marker.
+RAW_MARKDOWN = re.compile(r"\|\s*:?-{3,}:?\s*\||\*\*[^*\s][^*\n]*\*\*|^#{1,6} \w", re.M)
 WIDGET_JUNK = re.compile(r"HBox\(children|FloatProgress\(|IntProgress\(|Loading widget|widget-view\+json")
 
 
@@ -163,6 +197,89 @@ def test_chapter_has_math(reports, docname):
 def test_page_has_no_widget_junk(reports, docname):
     junk = WIDGET_JUNK.findall(reports[docname].info["text"])
     assert not junk, f"widget placeholders in the page text: {junk}"
+
+
+@page_param
+def test_page_has_no_raw_markdown(reports, docname):
+    """Markdown outputs (tables, bold) render as HTML, not as their source text."""
+    raw = RAW_MARKDOWN.findall(reports[docname].info["text"])
+    assert not raw, f"markdown left as text: {raw[:5]}"
+
+
+@page_param
+def test_page_has_no_empty_output(reports, docname):
+    empty = reports[docname].info["emptyOutputs"]
+    assert not empty, f"output areas that show nothing: {empty}"
+
+
+@page_param
+def test_page_widgets_drawn(reports, docname):
+    info = reports[docname].info
+    assert info["widgetsDrawn"], f"{info['widgetViews']} widget views, not all drawn by the local widget manager"
+
+
+def test_some_chapter_has_an_explorer(reports):
+    assert EXPLORER_PAGES, "no precomputed explorer on any chapter"
+    assert EXPLORER_PAGES == [d for d in DOCNAMES if reports[d].info["explorers"]]
+
+
+# What an explorer shows: its visible images and visible text, read in the page.
+SHOWN_JS = r"""
+el => Array.from(el.querySelectorAll('img, .widget-html-content'))
+  .filter(x => x.offsetParent !== null && x.getBoundingClientRect().height > 0)
+  .map(x => x.tagName === 'IMG' ? 'img:' + x.src.length + ':' + x.naturalWidth + ':' + x.src.slice(-40)
+                                : 'text:' + x.innerText)
+  .join('\n')
+"""
+
+
+def move_control(control):
+    """Move a control one step: a slider's handle right by one key press, else the next button."""
+    handle = control.locator(".noUi-handle")
+    if handle.count():
+        handle.first.focus()
+        handle.first.press("ArrowRight")
+        return
+    buttons = control.locator("button")
+    buttons.nth(1).click()
+
+
+@pytest.mark.parametrize("docname", EXPLORER_PAGES)
+def test_explorer_controls_change_what_is_shown(browser_context, base_url, network_log, docname):
+    """Each control of each precomputed explorer switches the shown figure or number, without Python."""
+    report = PageReport("explorer", base_url)
+    page = open_page(browser_context, network_log, page_url(base_url, docname), report)
+    explorers = page.locator(".dendnotes-explorer")
+    moved = 0
+    for i in range(explorers.count()):
+        explorer = explorers.nth(i)
+        explorer.scroll_into_view_if_needed()
+        controls = explorer.locator(":scope > .widget-slider, :scope > .widget-toggle-buttons")
+        assert controls.count() >= 1, f"explorer {i} has no control"
+        for j in range(controls.count()):
+            before = explorer.evaluate(SHOWN_JS)
+            assert before, f"explorer {i} shows nothing"
+            move_control(controls.nth(j))
+            page.wait_for_function(f"([el, b]) => ({SHOWN_JS})(el) !== b", arg=[explorer.element_handle(), before],
+                                   timeout=5000)
+            moved += 1
+    page.close()
+    assert moved
+    assert not report.console_errors and not report.page_errors, report.console_errors + report.page_errors
+    assert not report.blocked, report.blocked
+
+
+@pytest.mark.parametrize("docname", WIDGET_PAGES)
+def test_kernel_widgets_say_they_need_a_kernel(browser_context, base_url, network_log, docname):
+    """A control that needs Python (ipywidgets.interactive) is greyed out online, with a note."""
+    report = PageReport("kernel widgets", base_url)
+    page = open_page(browser_context, network_log, page_url(base_url, docname), report)
+    styles = page.eval_on_selector_all(
+        "article .widget-interact",
+        "els => els.map(el => [getComputedStyle(el).pointerEvents, getComputedStyle(el, '::before').content])")
+    page.close()
+    for pointer_events, note in styles:
+        assert pointer_events == "none" and "notebook" in note, (pointer_events, note)
 
 
 @pytest.mark.parametrize("docname", CHAPTERS)

@@ -2,7 +2,7 @@
 book must be built, so this runs with the browser check).
 
 Nothing a page loads may come from another host: MathJax is served from
-_static/mathjax/, no ipywidgets JavaScript is pulled from a CDN.
+_static/mathjax/, the widget manager from _static/widgets/.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 
 from booktoc import toc_docnames
@@ -20,7 +21,10 @@ DOCNAMES = toc_docnames()
 CHAPTERS = [d for d in DOCNAMES[1:] if not d.endswith("references")]
 NOTEBOOK_CHAPTERS = [d for d in CHAPTERS if (Path(__file__).resolve().parents[2] / f"{d}.ipynb").is_file()]
 
-REPO = "dendnotes/dendnotes"
+# The repository and branch the launch buttons must use: _config.yml's (the one place they live).
+_REPOSITORY = yaml.safe_load((Path(__file__).resolve().parents[2] / "_config.yml").read_text())["repository"]
+REPO = _REPOSITORY["url"].removeprefix("https://github.com/").rstrip("/")
+BRANCH = _REPOSITORY["branch"]
 CDN_HOSTS = re.compile(
     r"cdn\.jsdelivr\.net|unpkg\.com|cdnjs\.cloudflare\.com|polyfill\.io|"
     r"cdn\.mathjax\.org|ajax\.googleapis\.com|code\.jquery\.com",
@@ -103,12 +107,12 @@ def test_mathjax_served_locally(html_dir):
 def test_launch_and_download_buttons(html_dir, docname):
     doc = soup(html_dir / f"{docname}.html")
     hrefs = [a.get("href", "") for a in doc.find_all("a")]
-    binder = f"https://mybinder.org/v2/gh/{REPO}/main?urlpath=lab/tree/{docname}.ipynb"
-    colab = f"https://colab.research.google.com/github/{REPO}/blob/main/{docname}.ipynb"
+    binder = f"https://mybinder.org/v2/gh/{REPO}/{BRANCH}?urlpath=lab/tree/{docname}.ipynb"
+    colab = f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{docname}.ipynb"
     assert binder in hrefs, f"no Binder button {binder}"
     assert colab in hrefs, f"no Colab button {colab}"
     downloads = [h for h in hrefs if h.endswith(f"_sources/{docname}.ipynb")]
-    assert downloads, "no download button for the .ipynb"
+    assert downloads, "no download button for the .ipynb (an .ipynb.txt link means html_sourcelink_suffix is set)"
     assert (html_dir / "_sources" / f"{docname}.ipynb").is_file()
 
 
@@ -127,3 +131,27 @@ def test_reference_page_lists_bibliography(html_dir):
     entries = doc.select("div.citation, dl.citation > dt, .citation")
     assert len(entries) >= 25, f"only {len(entries)} bibliography entries"
     assert doc.find("a", href=re.compile(r"^https://doi\.org/10\.7554/eLife\.22901")), "DOI links missing"
+
+
+def test_widget_manager_served_locally(html_dir):
+    """Pages with widgets load the local widget manager and carry the saved widget state."""
+    embed = html_dir / "_static" / "widgets" / "embed.js"
+    assert embed.stat().st_size > 500_000
+    pages_with_widgets = 0
+    for path in html_files(html_dir):
+        doc = soup(path)
+        if not doc.select('script[type="application/vnd.jupyter.widget-view+json"]'):
+            continue
+        pages_with_widgets += 1
+        assert doc.select('script[type="application/vnd.jupyter.widget-state+json"]'), f"{path.name}: no widget state"
+        srcs = [s["src"] for s in doc.find_all("script") if "embed" in s.get("src", "")]
+        assert len(srcs) == 1, f"{path.name}: widget manager scripts {srcs}"
+        assert (path.parent / srcs[0].split("?")[0]).resolve() == embed.resolve(), srcs
+        assert not [s for s in doc.find_all("script") if "require" in s.get("src", "")], "require.js is not needed"
+    assert pages_with_widgets >= 1, "no page has a widget"
+
+
+def test_no_page_loads_mathjax_more_than_once(html_dir):
+    for path in html_files(html_dir):
+        srcs = [s["src"] for s in soup(path).find_all("script") if "mathjax/" in s.get("src", "")]
+        assert len(srcs) <= 1, f"{path.name}: {srcs}"
