@@ -445,7 +445,10 @@ def test_duplicate_rule_files_are_rejected(tmp_path):
     results.seal_file(other_seed)  # a genuine second run of the same rule, checksummed
     assert not other_seed.exists() and (tmp_path / "compare-bp__fashion-mnist__e10__seed1.json").exists()
     shutil.copy(COMMITTED, tmp_path)
-    with pytest.raises(results.ResultFileError, match="2 results for BP on fashion-mnist"):
+    assert len(results.load_results(tmp_path)) == 2  # two seeds of one protocol: a benchmark's spread
+    results.seal_file(committed_copy(tmp_path, lambda r: {**r, "experiment": "compare-bp-twin"}))
+    shutil.copy(COMMITTED, tmp_path)  # the twin's copy took the original's name before sealing
+    with pytest.raises(results.ResultFileError, match="two results for BP on fashion-mnist with the same seed"):
         results.load_results(tmp_path)
 
 
