@@ -189,10 +189,11 @@ def feedback_wiring() -> Figure:
 
 
 def energy_phases() -> Figure:
-    """Chapter 4: the free phase settles to s^0, the nudged phase to s^beta; the update contrasts them."""
+    """Chapter 4: the free phase settles to s^0, the nudged phase (output pulled towards the target t)
+    to s^beta; the update contrasts the two."""
     fig = plt.figure(figsize=(11.0, 3.8))
     grid = fig.add_gridspec(1, 3, width_ratios=[1.0, 1.0, 1.25], wspace=0.05)
-    titles = ("free phase: $x$ clamped, relax", r"nudged: output pulled to $y$")
+    titles = ("free phase: $x$ clamped, relax", r"nudged: output pulled to $t$")
     for panel, title in enumerate(titles):
         ax = fig.add_subplot(grid[0, panel])
         ax.set_xlim(-1.6, 2.4)
@@ -209,7 +210,7 @@ def energy_phases() -> Figure:
             arrow(ax, (-0.15, y0 + 0.32), (-0.15, y1 - 0.32), style="<|-|>", label=f"$W_{l}$",
                   label_offset=(-0.5, 0))
         if panel == 1:
-            box(ax, (1.6, 2.8), "$y$", width=0.6, height=0.6, color=FEEDBACK, fill="#fbeae8")
+            box(ax, (1.6, 2.8), "$t$", width=0.6, height=0.6, color=FEEDBACK, fill="#fbeae8")
             arrow(ax, (1.28, 2.8), (0.58, 2.8), color=FEEDBACK, label=r"$\beta$", label_offset=(0, 0.3))
         ax.text(0.3, 3.65, title, ha="center", fontsize=10)
     ax = fig.add_subplot(grid[0, 2])
@@ -312,9 +313,9 @@ def three_compartment_neuron() -> Figure:
 
 def events_and_bursts() -> Figure:
     """Chapter 6: one spike train read as events (first spikes) and bursts (spikes in quick succession)."""
-    spikes = [8, 30, 33.5, 36.5, 55, 74, 77, 92]
+    spikes = [8, 30, 33.5, 36.5, 55, 74, 77, 97]
     bursts = [30, 74]
-    events = [8, 30, 55, 74, 92]
+    events = [8, 30, 55, 74, 97]
     fig, (ax,) = canvas(10.0, 3.0, (-14, 125), (-0.6, 3.8), equal=False)
     rows = ((3.0, "spikes", spikes, "black"), (1.9, "events $E$", events, FORWARD),
             (0.8, "bursts $B$", bursts, FEEDBACK))
