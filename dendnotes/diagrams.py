@@ -25,6 +25,10 @@ LOCAL = "#2e8b57"  # local or learned quantities
 GREY = "#7f7f7f"
 FILL = "#f4f4f4"
 
+# Chapter 6's symbols as the chapter writes them today (book/notation.md plans calligraphic
+# E and B and a lower-case p): change them here when the chapter is renamed.
+EVENTS, BURSTS, BURST_PROBABILITY = "E", "B", "P"
+
 
 def canvas(width: float, height: float, xlim: tuple[float, float], ylim: tuple[float, float], ncols: int = 1,
            equal: bool = True):
@@ -317,8 +321,8 @@ def events_and_bursts() -> Figure:
     bursts = [30, 74]
     events = [8, 30, 55, 74, 97]
     fig, (ax,) = canvas(10.0, 3.0, (-14, 125), (-0.6, 3.8), equal=False)
-    rows = ((3.0, "spikes", spikes, "black"), (1.9, "events $E$", events, FORWARD),
-            (0.8, "bursts $B$", bursts, FEEDBACK))
+    rows = ((3.0, "spikes", spikes, "black"), (1.9, f"events ${EVENTS}$", events, FORWARD),
+            (0.8, f"bursts ${BURSTS}$", bursts, FEEDBACK))
     for y, name, times, color in rows:
         ax.plot([0, 100], [y, y], color=GREY, lw=0.6)
         ax.text(-2, y + 0.2, name, ha="right", va="center", fontsize=10, color=color)
@@ -327,8 +331,9 @@ def events_and_bursts() -> Figure:
     for t in bursts:
         ax.add_patch(FancyBboxPatch((t - 1.2, 2.9), 9.5 if t == 30 else 5.5, 0.75, boxstyle="round,pad=0.1",
                                     ec=FEEDBACK, fc="none", ls="--"))
-    ax.text(50, -0.25, r"a burst = spikes less than ~16 ms apart; an event = a single spike or the first of"
-            r" a burst;  burst probability $P = B/E$ (here 2/5)", ha="center", fontsize=9.5)
+    ax.text(50, -0.25, "a burst = spikes less than ~16 ms apart; an event = a single spike or the first of"
+            f" a burst;  burst probability ${BURST_PROBABILITY} = {BURSTS}/{EVENTS}$ (here 2/5)", ha="center",
+            fontsize=9.5)
     ax.text(101, 1.9 + 0.2, "how often it fires:\nsomatic, bottom-up", fontsize=9, color=FORWARD, va="center")
     ax.text(101, 0.8 + 0.2, "which firings burst:\napical, top-down", fontsize=9, color=FEEDBACK, va="center")
     return fig
@@ -356,7 +361,8 @@ def xor_circuit() -> Figure:
     arrow(ax, (9.75, 0.4), (9.3, 0.4), color=FEEDBACK)
     ax.text(5.0, -2.1, "events carry the input forward (depressing synapses); the output's bursts, "
             "net of its events, reach the hidden\ndendrites through fixed feedback and steer "
-            r"burst-dependent plasticity $\Delta W \propto (B - \bar P E)\,\tilde E_{\mathrm{pre}}$",
+            f"burst-dependent plasticity $\\Delta W \\propto ({BURSTS} - \\bar {BURST_PROBABILITY} {EVENTS})"
+            f"\\,\\tilde {EVENTS}_{{\\mathrm{{pre}}}}$",
             ha="center", fontsize=9.5)
     ax.text(0.8, 2.55, "0/1 patterns", ha="center", fontsize=9, color=GREY)
     return fig
