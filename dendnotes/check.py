@@ -4,7 +4,9 @@ Each checker takes a student's function, runs it on cases where the right answer
 known, and either returns a passing :class:`Verdict` or raises
 :class:`ExerciseCheckFailed` with a message that says what is wrong: the type, the
 shape (and whether it is transposed), the sign, a constant factor (a forgotten
-1/N), or the first failing case. In a notebook::
+1/N), or the first failing case. While the student's function runs, the package's own
+implementation of the exercise is made to raise (:func:`package_blocked`), so that calling
+it does not pass; known wrong shortcuts get their own message. In a notebook::
 
     from dendnotes import check
     check.softplus_deltas(softplus_deltas)
@@ -46,7 +48,8 @@ class Verdict:
 
 
 def fail(exercise: str, message: str):
-    raise ExerciseCheckFailed(f"✗ {exercise}: {message}")
+    # from None: the verdict replaces whatever error led to it (a stub's NotImplementedError, a blocked call).
+    raise ExerciseCheckFailed(f"✗ {exercise}: {message}") from None
 
 
 BLOCKED = "dendnotes.check blocked a call to"

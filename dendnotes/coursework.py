@@ -6,7 +6,7 @@ writes ``OUT_DIR/student/*.ipynb`` (no solutions) and ``OUT_DIR/instructor/*.ipy
 (the source notebooks, solutions included), plus ``OUT_DIR/README.md``. With ``--html``
 it also builds the book from the student notebooks, for graded use: the site in
 ``OUT_DIR/html/_build/html`` has every page of the book but no solution (code exercises
-show their stubs, and the check cell under each says "not implemented yet").
+show their stubs and check cells, without the errors an unfinished exercise raises).
 
 How solutions are marked in the source notebooks (the one convention):
 
@@ -184,8 +184,12 @@ def prepare_html_source(book_dir: Path, student_dir: Path, source: Path) -> Path
         shutil.copy2(root / name, source / name)
     for page in sorted(Path(book_dir).glob("*.md")):
         shutil.copy2(page, pages / page.name)
-    for notebook in sorted(Path(student_dir).glob("*.ipynb")):
-        shutil.copy2(notebook, pages / notebook.name)
+    for path in sorted(Path(student_dir).glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if "raises-exception" in cell.metadata.get("tags", []):
+                tag(cell, "remove-output")
+        nbformat.write(notebook, pages / path.name)
     vendor = root / "_vendor"
     if vendor.is_dir() and not (source / "_vendor").exists():
         (source / "_vendor").symlink_to(vendor, target_is_directory=True)

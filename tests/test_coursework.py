@@ -154,8 +154,12 @@ def test_html_source_has_the_book_with_student_notebooks_only(tmp_path):
     chapters = sorted((source / "book").glob("*.ipynb"))
     assert [p.name for p in chapters] == [p.name for p in CHAPTERS]
     for path in chapters:
-        assert path.read_bytes() == (tmp_path / "student" / path.name).read_bytes(), path.name
+        page, student = (nbformat.read(p, as_version=4) for p in (path, tmp_path / "student" / path.name))
+        assert [c.source for c in page.cells] == [c.source for c in student.cells], path.name
         assert "{solution}" not in path.read_text(), path.name
+        for cell in page.cells:
+            tags = cell.metadata.get("tags", [])
+            assert ("remove-output" in tags) == ("raises-exception" in tags), path.name
 
 
 def test_html_needs_the_book_project(tmp_path):
