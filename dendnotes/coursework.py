@@ -1,9 +1,12 @@
 """Generate coursework from the book's notebooks: student versions and an instructor copy.
 
-    python -m dendnotes.coursework student OUT_DIR [--book book]
+    python -m dendnotes.coursework student OUT_DIR [--book book] [--html]
 
 writes ``OUT_DIR/student/*.ipynb`` (no solutions) and ``OUT_DIR/instructor/*.ipynb``
-(the source notebooks, solutions included), plus ``OUT_DIR/README.md``.
+(the source notebooks, solutions included), plus ``OUT_DIR/README.md``. With ``--html``
+it also builds the book from the student notebooks, for graded use: the site in
+``OUT_DIR/html/_build/html`` has every page of the book but no solution (code exercises
+show their stubs and check cells, without the errors an unfinished exercise raises).
 
 How solutions are marked in the source notebooks (the one convention):
 
@@ -26,7 +29,10 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -180,19 +186,66 @@ def write_coursework(book_dir: Path, out_dir: Path) -> list[Path]:
     return [out_dir / "student" / path.name for path in notebooks]
 
 
+BOOK_PROJECT_FILES = ("_config.yml", "_toc.yml", "references.bib")
+
+
+def prepare_html_source(book_dir: Path, student_dir: Path, source: Path) -> Path:
+    """A Jupyter Book project in ``source``: the book's configuration, table of contents,
+    bibliography and Markdown pages, with the student notebooks as its chapters."""
+    root = Path(book_dir).resolve().parent
+    missing = [name for name in BOOK_PROJECT_FILES if not (root / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(missing)} not found next to {book_dir}: --html needs the book's project")
+    pages = source / Path(book_dir).name
+    pages.mkdir(parents=True, exist_ok=True)
+    for name in BOOK_PROJECT_FILES:
+        shutil.copy2(root / name, source / name)
+    for page in sorted(Path(book_dir).glob("*.md")):
+        shutil.copy2(page, pages / page.name)
+    for path in sorted(Path(student_dir).glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if "raises-exception" in cell.metadata.get("tags", []):
+                tag(cell, "remove-output")
+        nbformat.write(notebook, pages / path.name)
+    vendor = root / "_vendor"
+    if vendor.is_dir() and not (source / "_vendor").exists():
+        (source / "_vendor").symlink_to(vendor, target_is_directory=True)
+    return source
+
+
+def build_html(source: Path, package_root: Path) -> Path:
+    """Run ``jupyter-book build`` (warnings as errors) on ``source``; returns the HTML folder."""
+    executable = Path(sys.executable).with_name("jupyter-book")
+    command = [str(executable) if executable.exists() else "jupyter-book", "build", str(source), "-W", "-n",
+               "--keep-going"]
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(package_root), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    if subprocess.run(command, env=environment).returncode != 0:
+        raise RuntimeError(f"the solution-free book did not build: {' '.join(command)}")
+    return source / "_build" / "html"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dendnotes.coursework", description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=["student"], help="'student': student notebooks plus an instructor copy")
     parser.add_argument("out_dir", type=Path, help="folder to write the coursework into")
     parser.add_argument("--book", type=Path, default=Path("book"), help="folder of the source notebooks (default: book)")
+    parser.add_argument("--html", action="store_true",
+                        help="also build a solution-free HTML book from the student notebooks (runs every notebook)")
     args = parser.parse_args(argv)
     try:
         written = write_coursework(args.book, args.out_dir)
-    except (OSError, ValueError) as error:
+        if args.html:
+            source = prepare_html_source(args.book, args.out_dir / "student", args.out_dir / "html")
+            site = build_html(source, Path(args.book).resolve().parent)
+    except (OSError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {len(written)} student notebooks to {args.out_dir / 'student'} and the instructor copy to "
           f"{args.out_dir / 'instructor'}")
+    if args.html:
+        print(f"built the solution-free book in {site} (open index.html)")
     return 0
 
 

@@ -1,6 +1,7 @@
 """dendnotes.check accepts the book's own solutions and rejects typical mistakes."""
 
 import ast
+import math
 from pathlib import Path
 
 import nbformat
@@ -279,3 +280,182 @@ def test_burst_plasticity_reference_passes(burst_solutions):
 def test_burst_plasticity_mistakes_are_explained(burst_solutions, mistake, message):
     with pytest.raises(check.ExerciseCheckFailed, match=message):
         check.burst_plasticity_step(mistake(burst_solutions["burst_plasticity_step"]))
+
+
+# --- the package's own implementation is refused ------------------------------------------
+
+from dendnotes import backprop as backprop_module  # noqa: E402
+from dendnotes import bursts as bursts_module  # noqa: E402
+from dendnotes.backprop import backprop_gradients  # noqa: E402
+from dendnotes.bursts import burst_dependent_update  # noqa: E402
+from dendnotes.equilibrium_propagation import ep_updates  # noqa: E402
+from dendnotes.feedback_alignment import FeedbackAlignment, update_angles  # noqa: E402
+from dendnotes.segregated_dendrites import local_deltas, weight_gradients  # noqa: E402
+
+
+def segregated_by_package(forward, target, params, eta):
+    scales = [eta * params.P_hidden]
+    return -weight_gradients(local_deltas(None, forward, target), forward, scales)[0]
+
+
+def fa_layer_by_package(h, w, b_t):
+    net = check.MLP([w.shape[1], w.shape[0], 2], activation="tanh", dtype=torch.float64)
+    FeedbackAlignment(net).compute_updates(h.detach(), torch.zeros(len(h), dtype=torch.long))
+    return h @ w.T
+
+
+@pytest.mark.parametrize(
+    "checker, answer, name",
+    [
+        (check.softplus_deltas, lambda net, cache, e: backprop_module.propagate_deltas(net, cache, e, list(net.weights)),
+         "propagate_deltas"),
+        (check.hidden_node_perturbation, lambda net, x, y, s, g: backprop_gradients(net, x, y)[1][0],
+         "backprop_gradients"),
+        (check.random_feedback_linear, fa_layer_by_package, "compute_updates"),
+        (check.ep_symmetric_update,
+         lambda net, x, y, beta, steps: ep_updates(net, x, y, beta=beta, symmetric=True, nudged_steps=steps)[1],
+         "ep_updates"),
+        (check.plateau_weight_change, segregated_by_package, "local_deltas"),
+        (check.burst_plasticity_step, lambda *a: burst_dependent_update(*a), "burst_dependent_update"),
+        (check.burst_plasticity_step, lambda *a: bursts_module.burst_dependent_update(*a), "burst_dependent_update"),
+        (check.hidden_update_angle, lambda rule, x, y: update_angles(rule, x, y)[0], "update_angles"),
+    ],
+)
+def test_calling_the_package_is_refused(checker, answer, name):
+    with pytest.raises(check.ExerciseCheckFailed, match=f"calls the package's own `[\\w.]*{name}`"):
+        checker(answer)
+
+
+def test_the_block_is_lifted_afterwards():
+    with pytest.raises(check.ExerciseCheckFailed):
+        check.burst_plasticity_step(lambda *a: burst_dependent_update(*a))
+    pre, post = torch.ones(2), torch.ones(3)
+    assert burst_dependent_update(pre, post, post, post * 0.5, 1.0).shape == (3, 2)
+    assert FeedbackAlignment.compute_updates.__name__ == "compute_updates"
+
+
+def exact_hidden_gradient(net, x, y, sigma, generator):
+    """The exact gradient written by hand (autograd): right on average, but no noise at all."""
+    with torch.enable_grad():
+        w = net.weights[0]
+        return torch.autograd.grad(net.loss(net(x), y), w)[0]
+
+
+def all_layers_perturbed(net, x, y, sigma, generator):
+    """Node perturbation of every layer, written out (not the package's function)."""
+    clean = net.forward_with_cache(x)
+    noise = [torch.randn(a.shape, generator=generator, dtype=x.dtype) for a in clean.pre]
+    plus = net.forward_with_cache(x, [sigma * xi for xi in noise])
+    minus = net.forward_with_cache(x, [-sigma * xi for xi in noise])
+    change = net.loss(plus.output, y, reduction="none") - net.loss(minus.output, y, reduction="none")
+    return ((change / (2 * sigma * len(x))).unsqueeze(1) * noise[0]).T @ x
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (exact_hidden_gradient, "do not vary from call to call"),
+        (all_layers_perturbed, "perturb the hidden layer only"),
+    ],
+)
+def test_node_perturbation_variance_is_checked(answer, message):
+    with pytest.raises(check.ExerciseCheckFailed, match=message):
+        check.hidden_node_perturbation(answer)
+
+
+def test_node_perturbation_mixed_with_the_gradient_is_refused(credit_solutions):
+    reference = credit_solutions["hidden_node_perturbation"]
+
+    def half_exact(net, x, y, sigma, generator):
+        return 0.5 * reference(net, x, y, sigma, generator) + 0.5 * exact_hidden_gradient(net, x, y, sigma, generator)
+
+    with pytest.raises(check.ExerciseCheckFailed, match="mixing in the exact gradient"):
+        check.hidden_node_perturbation(half_exact)
+
+
+# --- chapter 6: the running burst probability ----------------------------------------------
+
+
+def test_running_p_bar_reference_passes(burst_solutions):
+    verdict = check.running_p_bar(burst_solutions["running_p_bar"])
+    assert str(verdict).startswith("✓") and "0.2 to 0.6" in str(verdict)
+
+
+def p_bar_variant(*, read_after=False, decay=None, forget=True):
+    def p_bar(events, bursts, tau_avg, p_init):
+        factor = (decay or (lambda tau: math.exp(-1 / tau)))(tau_avg) if forget else 1.0
+        e, b, out = torch.ones(events.shape[1]), torch.full((events.shape[1],), p_init), []
+        for ev, bu in zip(events, bursts):
+            if not read_after:
+                out.append(b / e)
+            e, b = factor * e + ev, factor * b + bu
+            if read_after:
+                out.append(b / e)
+        return torch.stack(out)
+
+    return p_bar
+
+
+def p_bar_by_package(events, bursts, tau_avg, p_init):
+    traces = bursts_module.BurstDependentPlasticity((), 1, events.shape[1], eta=0.0, tau_pre=1.0, tau_avg=tau_avg,
+                                                    p_init=p_init, rate_init=1000 / tau_avg)
+    out = []
+    for e, b in zip(events, bursts):
+        out.append(traces.p_bar().clone())
+        traces.observe(torch.zeros(1), e, b)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (p_bar_variant(read_after=True), "before this step's spikes"),
+        (p_bar_variant(forget=False), "never forget"),
+        (p_bar_variant(decay=lambda tau: 1 - 1 / tau), "not 1 - dt/tau_avg"),
+        (lambda e, b, tau, p: b / e.clamp(min=1), r"Pbar \(case 0.*is wrong"),
+        (lambda e, b, tau, p: p_bar_variant()(e, b, tau, p).T, "transposed"),
+        (p_bar_by_package, "calls the package's own"),
+        (not_implemented, "not implemented yet"),
+    ],
+)
+def test_running_p_bar_mistakes_are_explained(answer, message):
+    with pytest.raises(check.ExerciseCheckFailed, match=message):
+        check.running_p_bar(answer)
+
+
+# --- chapter 7: the angle to backprop's update ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def comparison_solutions():
+    return solution_namespace("07_comparison.ipynb")
+
+
+def test_hidden_update_angle_reference_passes(comparison_solutions):
+    verdict = check.hidden_update_angle(comparison_solutions["hidden_update_angle"])
+    assert str(verdict).startswith("✓") and "Kolen-Pollack" in str(verdict)
+
+
+def angle_of(layer, unit=math.degrees):
+    def angle(rule, x, y):
+        _, updates = rule.compute_updates(x, y)
+        _, gradients = backprop_gradients(rule.net, x, y)
+        a, b = updates[layer].detach().flatten().double(), gradients[layer].flatten().double()
+        return unit(math.acos(max(-1.0, min(1.0, float(a @ b / (a.norm() * b.norm()))))))
+
+    return angle
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (angle_of(0, unit=lambda r: r), "radians"),
+        (angle_of(1), "second weight matrix"),
+        (lambda rule, x, y: [angle_of(0)(rule, x, y)], "return one number"),
+        (lambda rule, x, y: 45.0, r"BP: your angle is 45.00 degrees, expected 0.00"),
+        (not_implemented, "not implemented yet"),
+    ],
+)
+def test_hidden_update_angle_mistakes_are_explained(answer, message):
+    with pytest.raises(check.ExerciseCheckFailed, match=message):
+        check.hidden_update_angle(answer)

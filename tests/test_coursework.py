@@ -142,3 +142,29 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["student", str(tmp_path / "out"), "--book", str(tmp_path)]) == 2
     assert "no notebooks" in capsys.readouterr().err
     assert write_coursework(BOOK, tmp_path / "ok")
+
+
+def test_html_source_has_the_book_with_student_notebooks_only(tmp_path):
+    from dendnotes.coursework import prepare_html_source
+
+    write_coursework(BOOK, tmp_path)
+    source = prepare_html_source(BOOK, tmp_path / "student", tmp_path / "html")
+    for name in ("_config.yml", "_toc.yml", "references.bib", "book/intro.md", "book/notation.md"):
+        assert (source / name).is_file(), name
+    chapters = sorted((source / "book").glob("*.ipynb"))
+    assert [p.name for p in chapters] == [p.name for p in CHAPTERS]
+    for path in chapters:
+        page, student = (nbformat.read(p, as_version=4) for p in (path, tmp_path / "student" / path.name))
+        assert [c.source for c in page.cells] == [c.source for c in student.cells], path.name
+        assert "{solution}" not in path.read_text(), path.name
+        for cell in page.cells:
+            tags = cell.metadata.get("tags", [])
+            assert ("remove-output" in tags) == ("raises-exception" in tags), path.name
+
+
+def test_html_needs_the_book_project(tmp_path):
+    from dendnotes.coursework import prepare_html_source
+
+    (tmp_path / "book").mkdir()
+    with pytest.raises(FileNotFoundError, match="--html needs the book's project"):
+        prepare_html_source(tmp_path / "book", tmp_path, tmp_path / "out")
