@@ -18,7 +18,9 @@ def solution_namespace(notebook: str) -> dict:
     """Run the import cell and the gated solutions of a chapter; return their names."""
     nb = nbformat.read(BOOK / notebook, as_version=4)
     namespace: dict = {}
-    first_code = next(c.source for c in nb.cells if c.cell_type == "code")
+    # The chapter's own import cell: not the install cell, nor the inserted schematic cells.
+    first_code = next(c.source for c in nb.cells
+                      if c.cell_type == "code" and c.get("id") != "install-dendnotes" and not c.get("id", "").startswith("h16-"))
     exec(first_code, namespace)
     for source in solution_code(nb):
         # Solutions may go on to use the chapter's variables: run only their definitions.
