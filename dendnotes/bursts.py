@@ -292,11 +292,12 @@ def short_term_plasticity(
     return release
 
 
-# Readers (parameters in the range Naud & Sprekeler 2018 use): a strongly depressing synapse
-# passes a burst's first spike and little else; a weakly releasing, strongly facilitating
-# synapse passes little of a first spike but much of a second one shortly after.
-DEPRESSING = dict(U=0.9, facilitation=0.0, tau_facilitation=1.0, tau_recovery=50.0)
-FACILITATING = dict(U=0.02, facilitation=0.8, tau_facilitation=20.0, tau_recovery=100.0)
+# Readers, with the parameters of the authors' spiking code (apayeur/spikingburstprop,
+# sim_propagation.cpp): a depressing synapse releases most of its resources at a burst's first
+# spike (U 0.9, recovery 20 ms); a facilitating one releases little at the first spike and more
+# at the next ones (U 0.02, increment 0.1, facilitation and recovery 100 ms).
+DEPRESSING = dict(U=0.9, facilitation=0.1, tau_facilitation=1000.0, tau_recovery=20.0)
+FACILITATING = dict(U=0.02, facilitation=0.1, tau_facilitation=100.0, tau_recovery=100.0)
 
 
 def depressing_synapse(spikes: torch.Tensor, dt: float = 1.0) -> torch.Tensor:
@@ -364,6 +365,85 @@ def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     """Pearson correlation of two 1-d signals."""
     a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
     return float((a @ b) / (a.norm() * b.norm()))
+
+
+class DynamicSynapses:
+    """Tsodyks-Markram state (u, x) of every presynaptic neuron of a batch, stepped in time.
+
+    The same dynamics as :func:`short_term_plasticity`, one step at a time: ``release``
+    takes this step's spikes and returns what each neuron's synapses release."""
+
+    def __init__(self, shape, *, U, facilitation, tau_facilitation, tau_recovery, dt=1.0, device="cpu"):
+        self.U, self.facilitation = U, facilitation
+        self.u = torch.full(shape, U, device=device)
+        self.x = torch.ones(shape, device=device)
+        self.decay_u, self.decay_x = math.exp(-dt / tau_facilitation), math.exp(-dt / tau_recovery)
+
+    def release(self, spikes: torch.Tensor) -> torch.Tensor:
+        self.u = self.U + (self.u - self.U) * self.decay_u
+        self.x = 1 - (1 - self.x) * self.decay_x
+        s = spikes.float()
+        released = s * self.u * self.x
+        self.x = self.x - released
+        self.u = self.u + s * self.facilitation * (1 - self.u)
+        return released
+
+
+@dataclass(frozen=True)
+class MicrocircuitConfig:
+    """The two-population circuit of Payeur et al.'s Fig. 3, in our simplified neurons.
+
+    Population 1 (lower) gets the bottom-up signal in its somata, population 2 (higher)
+    the top-down signal in its dendrites. Feedforward, population 1's spikes reach
+    population 2's somata through depressing synapses (``feedforward``: drive per Hz of
+    released transmitter, net of the soma-targeting, PV-like inhibition those synapses
+    also drive). Feedback, population 2's spikes reach population 1's dendrites through
+    facilitating synapses (``feedback``, net of the SST-like dendrite-targeting
+    inhibition). ``recurrent_inhibition`` is population 1's own dendrite-targeting
+    inhibition, driven by its spikes through facilitating synapses (the authors'
+    pyramidal-to-pyramidal dendritic GABA); ``dend_bias`` sets population 1's dendrites'
+    resting drive."""
+
+    n_per_population: int = 500
+    soma_bias: float = -2.0  # population 1's somatic drive without signal (about 9 Hz)
+    soma_gain: float = 0.8  # somatic drive per unit of the bottom-up signal
+    dend_gain: float = 1.0  # population 2's dendritic drive per unit of the top-down signal
+    feedforward: float = 0.15
+    feedforward_bias: float = -3.0  # population 2's somatic drive without input
+    feedback: float = 3.0
+    dend_bias: float = -1.5
+    recurrent_inhibition: float = 3.0
+    params: BurstNeuronParams = field(default_factory=BurstNeuronParams)
+
+
+@torch.no_grad()
+def simulate_microcircuit(bottom_up: torch.Tensor, top_down: torch.Tensor, config: MicrocircuitConfig = MicrocircuitConfig(),
+                          seed: int = 0, device: str | torch.device = "cpu"):
+    """Run the circuit of :class:`MicrocircuitConfig` with a bottom-up signal (population 1's
+    somata) and a top-down signal (population 2's dendrites), both of shape (T,). Returns
+    boolean (events, bursts) of shape (T, 2, n): population 1 then population 2."""
+    if bottom_up.dim() != 1 or bottom_up.shape != top_down.shape:
+        raise ValueError("bottom_up and top_down must be 1-d tensors of the same length")
+    c, p, n = config, config.params, config.n_per_population
+    neurons = BurstingPopulation((2, n), p, device, torch.Generator(device=device).manual_seed(seed))
+    depressing = DynamicSynapses((n,), dt=p.dt, device=device, **DEPRESSING)
+    facilitating = DynamicSynapses((2, n), dt=p.dt, device=device, **FACILITATING)
+    to_drive = 1e3 / p.tau_soma  # one unit released per neuron per step -> drive per Hz, see SpikingXOR
+    events = torch.zeros(len(bottom_up), 2, n, dtype=torch.bool, device=device)
+    bursts = torch.zeros_like(events)
+    spikes = torch.zeros(2, n, dtype=torch.bool, device=device)
+    soma, dend = torch.zeros(2, 1, device=device), torch.zeros(2, 1, device=device)
+    with one_thread():
+        for t in range(len(bottom_up)):
+            ff = depressing.release(spikes[0]).mean()
+            fb = facilitating.release(spikes).mean(dim=1)  # population 2's feedback, population 1's own
+            soma[0], soma[1] = c.soma_bias + c.soma_gain * bottom_up[t], c.feedforward_bias
+            dend[0], dend[1] = c.dend_bias, c.dend_gain * top_down[t]
+            soma_jump = torch.stack([torch.zeros((), device=device), c.feedforward * to_drive * ff])[:, None]
+            dend_jump = torch.stack([(c.feedback * fb[1] - c.recurrent_inhibition * fb[0]) * to_drive,
+                                     torch.zeros((), device=device)])[:, None]
+            spikes, events[t], bursts[t] = neurons.step(soma, dend, soma_jump, dend_jump)
+    return events, bursts
 
 
 # ---------------------------------------------------------------------------
@@ -462,10 +542,12 @@ XOR_TARGETS = torch.tensor([0.0, 1.0, 1.0, 0.0])
 class XORConfig:
     """Settings of the spiking XOR circuit (times in ms, rates in Hz, drives dimensionless).
 
-    The defaults follow Payeur et al. (2021) where our simplified neurons allow: 500
-    neurons per population, examples of 8 s whose last 10% has the teacher and
-    plasticity on, Pbar averaged over 2 s, output rates of 2 Hz (XOR = 0) and
-    10 Hz (XOR = 1), homeostatic plasticity keeping event rates in that range.
+    The defaults follow the authors' XOR code (apayeur/spikingburstprop, sim_xor.cpp)
+    where our simplified neurons allow: 500 neurons per population, examples of 8 s
+    whose last 10% has the teacher and plasticity on, Pbar averaged over 2 s, output
+    rates of 2 Hz (XOR = 0) and 10 Hz (XOR = 1), their homeostasis keeping event rates
+    in that range, input -> hidden learning twice as fast as hidden -> output, biases
+    fixed. Drives, initial weights, the feedback gain and ``p_reference`` are ours.
     Weights are in units of drive per Hz of a presynaptic population (see
     :class:`SpikingXOR`); ``eta`` is per ms of learning and per trial, so eta x trials x
     (learning time per example) x (number of examples) sets how far learning goes.
@@ -477,9 +559,10 @@ class XORConfig:
     learning_fraction: float = 0.1
     tau_avg: float = 2000.0  # running averages: Pbar and the event-rate estimates
     tau_pre: float = 100.0  # presynaptic event trace
-    eta: float = 0.0024  # weight learning rate, per ms of learning and per trial
-    bias_eta: float = 10.0  # bias learning rate, relative to eta
-    homeostasis: float = 0.1  # homeostatic learning rate, relative to eta
+    eta: float = 0.0024  # hidden -> output learning rate, per ms of learning and per trial
+    hidden_learning: float = 2.0  # input -> hidden learning rate, relative to eta (authors' code: 2)
+    bias_eta: float = 0.0  # bias learning rate, relative to eta (off, as in the authors' XOR run)
+    homeostasis: float = 1.0  # homeostatic learning rate, relative to each layer's rate
     rate_low: float = 2.0  # output rate for XOR = 0 (e_min) and lower homeostatic bound
     rate_high: float = 10.0  # output rate for XOR = 1 (e_max) and upper homeostatic bound
     input_low: float = -4.0  # somatic drive of an input population coding 0 (about 2 Hz)
@@ -505,7 +588,7 @@ class XORConfig:
         for name in ("example_duration", "tau_avg", "tau_pre", "rate_high"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("eta", "bias_eta", "homeostasis", "bias_spread", "weight_spread", "teacher"):
+        for name in ("eta", "hidden_learning", "bias_eta", "homeostasis", "bias_spread", "weight_spread", "teacher"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative")
         if not 0 <= self.rate_low < self.rate_high:
@@ -531,14 +614,19 @@ class SpikingXOR:
     the paper's plastic excitation and fixed feedforward inhibition together.
     Backward, only the output's bursts reach the hidden dendrites, through fixed
     feedback: excitatory onto hidden population 1, inhibitory onto hidden population
-    2, net of a share ``p_reference`` of the output's events (the paper's
-    dendrite-targeting inhibition, driven by depressing synapses), so the hidden
-    dendrites see the output's burst probability rather than its event rate.
+    2. A share ``p_reference`` of the output's events is subtracted from that feedback:
+    a fixed stand-in of ours that cancels the baseline feedback (the role of the
+    authors' tonic dendritic currents and of Z in the rate model), so that the hidden
+    dendrites see changes of the output's burst probability, scaled by its event rate.
+    (In the authors' circuit dendrite-targeting inhibition is driven by facilitating
+    synapses, soma-targeting inhibition by depressing ones; their XOR code has no
+    event-driven term in the feedback.)
 
     A teacher drives the output dendrites during the last part of each example,
-    up for XOR = 1 and down for XOR = 0; W1, W2 and the somatic biases learn by
-    burst-dependent plasticity, plus a slow homeostatic term (as in the authors'
-    XOR simulation) that pushes event rates back into [rate_low, rate_high].
+    up for XOR = 1 and down for XOR = 0; W1 and W2 learn by burst-dependent
+    plasticity (W1 at ``hidden_learning`` times W2's rate), plus the homeostatic term
+    of the authors' XOR code that pushes event rates back into [rate_low, rate_high].
+    Somatic biases learn only if ``bias_eta`` > 0 (off in the authors' run).
 
     Units: a presynaptic event adds w to V_s, which decays with tau_soma, so n
     neurons firing at r Hz add w n r tau_soma / 1000 on average. Weights are stored
@@ -609,20 +697,29 @@ class SpikingXOR:
         trace.observe(self.events, self.events, self.bursts, self.neurons.since_event)
 
     def learn(self, last_events: torch.Tensor, trace: BurstDependentPlasticity) -> None:
-        """Burst-dependent plasticity of W1, W2 and the biases, plus homeostasis."""
+        """Burst-dependent plasticity of W1, W2 (and the biases if ``bias_eta``), plus the
+        homeostasis of the authors' code: at every presynaptic event a weight grows by
+        (rate_low - Ebar)+ of its postsynaptic neuron, and at every postsynaptic event or burst
+        it shrinks by (Ebar - rate_high)+ / Ebar times the presynaptic trace."""
         c = self.config
         inp, hid, out = self.layers
-        signal = self.bursts.float() - trace.p_bar() * self.events.float()
-        pre = trace.pre_trace.value
-        self.w1 += trace.eta * signal[:, hid].T @ pre[:, inp]
-        self.w2 += trace.eta * signal[:, out].T @ pre[:, hid]
-        self.soma_drive[:, hid.start :] += (c.bias_eta * c.eta) * signal[:, hid.start :].sum(dim=0)
+        events, bursts = self.events.float(), self.bursts.float()
+        signal = bursts - trace.p_bar() * events
         if c.homeostasis > 0:
             rate = self.event_rates()
-            push = (c.rate_low - rate).clamp(min=0) - (rate - c.rate_high).clamp(min=0)
-            step = c.homeostasis * trace.eta
-            self.w1 += step * push[:, hid].T @ last_events[:, inp]
-            self.w2 += step * push[:, out].T @ last_events[:, hid]
+            too_low = c.homeostasis * (c.rate_low - rate).clamp(min=0)
+            too_high = c.homeostasis * (rate - c.rate_high).clamp(min=0) / rate.clamp(min=1e-3)
+            signal = signal - too_high * (events + bursts)
+        pre = trace.pre_trace.value
+        for post, source, weights, eta in ((hid, inp, self.w1, c.hidden_learning * trace.eta),
+                                           (out, hid, self.w2, trace.eta)):
+            if eta == 0:
+                continue
+            weights += eta * signal[:, post].T @ pre[:, source]
+            if c.homeostasis > 0:
+                weights += eta * too_low[:, post].T @ last_events[:, source]
+        if c.bias_eta > 0:
+            self.soma_drive[:, hid.start :] += (c.bias_eta * c.eta) * signal[:, hid.start :].sum(dim=0)
 
     def teacher_drive(self, rates: torch.Tensor) -> torch.Tensor:
         """Apical drive of the teacher given the measured output rates: towards rate_high for
@@ -689,8 +786,9 @@ def run_xor_experiment(
     progress: bool = True,
 ) -> dict:
     """Train the spiking XOR circuit; defaults are Payeur et al.'s (500 neurons per
-    population, 1 ms steps, 2,000 examples of 8 s, i.e. 500 presentations of the four
-    patterns side by side, Pbar over a quarter of an example). ``config`` overrides the
+    population, 2,000 examples of 8 s, i.e. 500 presentations of the four patterns side
+    by side, Pbar over a quarter of an example), at our 1 ms step (the authors' Auryn
+    simulation used 0.1 ms). ``config`` overrides the
     other settings: ``run_xor_experiment(config=FAST_XOR, n_examples=4 * FAST_XOR_PRESENTATIONS)``
     is the notebook's run (seconds). The paper-scale run is 4 million time steps, about
     2 hours on one CPU core; it uses the GPU when there is one (``device=None``).

@@ -146,11 +146,11 @@ def burstprop_runner(rule: str, hidden: tuple[int, ...] | None):
     def run(dataset, epochs, seed, device):
         from . import burstprop as bp
 
-        sizes = bp.PAPER_HIDDEN if hidden is None else hidden
+        sizes = bp.HIDDEN if hidden is None else hidden
         history = bp.run_mnist_burstprop(dataset, hidden=sizes, epochs=epochs, rules=(rule,), seed=seed, device=device)[rule]
         short = "Burstprop-learned" if "learned" in rule else "Burstprop"
         return history_result(history, rule=short, sizes=[784, *sizes, 10], activation="sigmoid", output="sigmoid",
-                              batch_size=bp.PAPER_BATCH_SIZE, momentum=bp.PAPER_MOMENTUM)
+                              batch_size=bp.PAPER_BATCH_SIZE, momentum=bp.MOMENTUM)
 
     return run
 
@@ -179,7 +179,8 @@ def paper_experiments() -> list[Experiment]:
                                 segregated_dendrites_runner(hidden, "spiking"), "mnist", 60,
                                 paper="Guerguiev, Lillicrap & Richards 2017, eLife 6:e22901"))
     for rule, key in (("Burstprop", "burstprop"), ("Burstprop (learned Y)", "burstprop-learned")):
-        found.append(Experiment(f"payeur2021-{key}", f"Payeur et al. 2021: rate-based {rule}, 784-500-500-10",
+        found.append(Experiment(f"payeur2021-{key}", f"Payeur et al. 2021: rate-based {rule}, 784-500-500-10 "
+                                "(ours: the authors' script has three hidden layers and momentum 0.8)",
                                 burstprop_runner(rule, None), "mnist", 100,
                                 paper="Payeur et al. 2021, Nat Neurosci 24:1010"))
     return found

@@ -150,8 +150,10 @@ def test_exponential_filter_has_unit_area():
 def test_short_term_plasticity_prefers_first_or_later_spikes():
     burst = train([10, 20], 60).float()
     depressing, facilitating = depressing_synapse(burst), facilitating_synapse(burst)
-    assert depressing[10] > 3 * depressing[20]
-    assert facilitating[20] > 10 * facilitating[10]
+    # the authors' parameters: a second spike 10 ms later releases about 0.41 (depressing,
+    # against 0.9 at the first) and about 0.107 (facilitating, against 0.02)
+    assert depressing[10] > 2 * depressing[20]
+    assert facilitating[20] > 5 * facilitating[10]
     # Tsodyks-Markram by hand: a static synapse releases U at every spike
     static = short_term_plasticity(burst, U=0.3, facilitation=0.0, tau_facilitation=1.0, tau_recovery=1e-6)
     assert torch.allclose(static[[10, 20]], torch.tensor([0.3, 0.3]))
