@@ -604,6 +604,29 @@ FAST_XOR = replace(XORConfig(), n_per_population=50, example_duration=500.0, lea
 FAST_XOR_PRESENTATIONS = 60
 
 
+def fired(spikes: torch.Tensor) -> torch.Tensor:
+    """Indices of the neurons (last axis) that spiked in some row of a (batch, n) tensor."""
+    return (spikes != 0).any(dim=0).nonzero().squeeze(1)
+
+
+def spike_input(spikes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """spikes @ weights for sparse (batch, n_pre) spikes and (n_pre, n_post) weights, reading
+    only the rows of the presynaptic neurons that spiked."""
+    active = fired(spikes)
+    return spikes[:, active] @ weights[active]
+
+
+def add_outer(weights: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, scale: float, sparse: str) -> None:
+    """weights += scale * pre.T @ post for (batch, n_pre) ``pre`` and (batch, n_post) ``post``,
+    touching only the rows (``sparse="pre"``) or columns (``"post"``) of neurons that fired."""
+    if sparse == "pre":
+        rows = fired(pre)
+        weights.index_add_(0, rows, scale * pre[:, rows].T @ post)
+    else:
+        columns = fired(post)
+        weights.index_add_(1, columns, scale * pre.T @ post[:, columns])
+
+
 class SpikingXOR:
     """Input (2 x n), hidden (2 x n) and output (n) populations of bursting neurons.
 
@@ -628,6 +651,10 @@ class SpikingXOR:
     of the authors' XOR code that pushes event rates back into [rate_low, rate_high].
     Somatic biases learn only if ``bias_eta`` > 0 (off in the authors' run).
 
+    Weights are stored presynaptic neuron first, (n_pre, n_post), so that a step reads
+    only the rows of the few neurons that fired and learning touches only the rows or
+    columns of neurons that fired (:func:`spike_input`, :func:`add_outer`).
+
     Units: a presynaptic event adds w to V_s, which decays with tau_soma, so n
     neurons firing at r Hz add w n r tau_soma / 1000 on average. Weights are stored
     as g * unit, unit = 1000 / (tau_soma n): g is the drive per Hz of the whole
@@ -649,9 +676,9 @@ class SpikingXOR:
         self.layers = slice(0, 2 * n), slice(2 * n, 4 * n), slice(4 * n, 5 * n)
         self.unit = unit = 1e3 / (p.tau_soma * n)
         self.w1 = (unit * uniform((2 * n, 2 * n), c.weight_init, c.weight_init * c.weight_spread)).to(device)
-        self.w2 = (unit * uniform((n, 2 * n), c.output_weight_init, c.output_weight_init * c.weight_spread)).to(device)
+        self.w2 = (unit * uniform((2 * n, n), c.output_weight_init, c.output_weight_init * c.weight_spread)).to(device)
         sign = torch.cat([torch.ones(n), -torch.ones(n)])
-        self.feedback = (c.feedback * 1e3 / (p.tau_dend * n) * sign[:, None].expand(2 * n, n)).to(device)
+        self.feedback = (c.feedback * 1e3 / (p.tau_dend * n) * sign[None, :].expand(n, 2 * n)).contiguous().to(device)
         x = XOR_INPUTS.repeat_interleave(n, dim=1).repeat(c.trials, 1)
         bias = torch.cat([uniform(2 * n, c.hidden_bias, c.bias_spread), uniform(n, c.output_bias, c.bias_spread)])
         self.soma_drive = torch.cat([c.input_low + (c.input_high - c.input_low) * x, bias.expand(batch, 3 * n)],
@@ -687,8 +714,9 @@ class SpikingXOR:
         c = self.config
         inp, hid, out = self.layers
         events, bursts = self.events.float(), self.bursts.float()
-        soma_jump = torch.cat([self.zeros, events[:, inp] @ self.w1.T, events[:, hid] @ self.w2.T], dim=1)
-        feedback = (bursts[:, out] - c.p_reference * events[:, out]) @ self.feedback.T
+        soma_jump = torch.cat([self.zeros, spike_input(events[:, inp], self.w1), spike_input(events[:, hid], self.w2)],
+                              dim=1)
+        feedback = spike_input(bursts[:, out] - c.p_reference * events[:, out], self.feedback)
         dend_jump = torch.cat([self.zeros, feedback, self.zeros[:, : out.stop - out.start]], dim=1)
         _, self.events, self.bursts = self.neurons.step(self.soma_drive, self.dend_drive, soma_jump, dend_jump)
         trace = self.plasticity
@@ -715,11 +743,13 @@ class SpikingXOR:
                                            (out, hid, self.w2, trace.eta)):
             if eta == 0:
                 continue
-            weights += eta * signal[:, post].T @ pre[:, source]
-            if c.homeostasis > 0:
-                weights += eta * too_low[:, post].T @ last_events[:, source]
+            # only neurons that fired this step change their incoming weights ...
+            add_outer(weights, pre[:, source], signal[:, post], eta, sparse="post")
+            if c.homeostasis > 0:  # ... and homeostatic growth happens at presynaptic events
+                add_outer(weights, last_events[:, source], too_low[:, post], eta, sparse="pre")
         if c.bias_eta > 0:
-            self.soma_drive[:, hid.start :] += (c.bias_eta * c.eta) * signal[:, hid.start :].sum(dim=0)
+            for post, eta in ((hid, c.hidden_learning * c.eta), (out, c.eta)):
+                self.soma_drive[:, post] += (c.bias_eta * eta) * signal[:, post].sum(dim=0)
 
     def teacher_drive(self, rates: torch.Tensor) -> torch.Tensor:
         """Apical drive of the teacher given the measured output rates: towards rate_high for
