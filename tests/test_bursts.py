@@ -7,10 +7,13 @@ import torch
 from dendnotes.bursts import (
     FAST_XOR,
     BurstDependentPlasticity,
+    DynamicSynapses,
+    MicrocircuitConfig,
     BurstingPopulation,
     BurstNeuronParams,
     SpikingXOR,
     XORConfig,
+    add_outer,
     burst_dependent_update,
     correlation,
     depressing_synapse,
@@ -21,8 +24,10 @@ from dendnotes.bursts import (
     population_rates,
     run_xor_experiment,
     short_term_plasticity,
+    simulate_microcircuit,
     simulate_population,
     smooth_random_signal,
+    spike_input,
     steady_event_rate,
     xor_cost,
 )
@@ -161,6 +166,29 @@ def test_short_term_plasticity_prefers_first_or_later_spikes():
         short_term_plasticity(burst, U=0.0, facilitation=0.0, tau_facilitation=1.0, tau_recovery=1.0)
 
 
+def test_dynamic_synapses_step_like_short_term_plasticity():
+    spikes = torch.rand(300, 3, generator=torch.Generator().manual_seed(0)) < 0.1
+    for params in (dict(U=0.9, facilitation=0.1, tau_facilitation=1000.0, tau_recovery=20.0),
+                   dict(U=0.02, facilitation=0.1, tau_facilitation=100.0, tau_recovery=100.0)):
+        synapses = DynamicSynapses((3,), **params)
+        stepped = torch.stack([synapses.release(s) for s in spikes])
+        assert torch.allclose(stepped, short_term_plasticity(spikes, **params), atol=1e-6)
+
+
+def test_microcircuit_sends_events_up_and_bursts_down():
+    n_steps = 2500
+    up = smooth_random_signal(n_steps, tau=100.0, seed=5)
+    down = smooth_random_signal(n_steps, tau=100.0, seed=6)
+    events, bursts = simulate_microcircuit(up, down, replace(MicrocircuitConfig(), n_per_population=200), seed=0)
+    assert events.shape == bursts.shape == (n_steps, 2, 200)
+    (_, _, p_lower), (e_higher, _, _) = [population_rates(events[:, k], bursts[:, k]) for k in range(2)]
+    settle = slice(500, None)
+    assert correlation(e_higher[settle], up[settle]) > 0.8
+    assert correlation(p_lower[settle], down[settle]) > 0.5
+    with pytest.raises(ValueError):
+        simulate_microcircuit(up, down[:-1])
+
+
 def test_smooth_random_signal_is_standardised_and_seeded():
     a, b = smooth_random_signal(3000, 50.0, seed=4), smooth_random_signal(3000, 50.0, seed=4)
     assert torch.equal(a, b)
@@ -272,6 +300,18 @@ def test_teacher_reaches_hidden_layer_as_burst_probability():
     p_plus, p_minus = (b / e).tolist()
     # output bursts excite hidden population 1's dendrites and inhibit population 2's
     assert p_plus > 0.55 and p_minus < 0.45
+
+
+def test_sparse_synapse_helpers_match_dense_products():
+    generator = torch.Generator().manual_seed(0)
+    spikes = (torch.rand(4, 30, generator=generator) < 0.1).float()
+    weights = torch.randn(30, 7, generator=generator)
+    assert torch.allclose(spike_input(spikes, weights), spikes @ weights)
+    post = (torch.rand(4, 7, generator=generator) < 0.2).float()
+    for sparse in ("pre", "post"):
+        changed = weights.clone()
+        add_outer(changed, spikes, post, 0.5, sparse=sparse)
+        assert torch.allclose(changed, weights + 0.5 * spikes.T @ post)
 
 
 def test_xor_experiment_runs_and_records():
