@@ -609,22 +609,32 @@ def fired(spikes: torch.Tensor) -> torch.Tensor:
     return (spikes != 0).any(dim=0).nonzero().squeeze(1)
 
 
+def by_copy(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """View (copies * rows, n) as (copies, rows, n) for (copies, n_pre, n_post) weights."""
+    return x.reshape(weights.shape[0], -1, x.shape[-1])
+
+
 def spike_input(spikes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """spikes @ weights for sparse (batch, n_pre) spikes and (n_pre, n_post) weights, reading
-    only the rows of the presynaptic neurons that spiked."""
+    only the rows of the presynaptic neurons that spiked. With (copies, n_pre, n_post)
+    weights, the batch is split into equal consecutive blocks, one per copy."""
     active = fired(spikes)
-    return spikes[:, active] @ weights[active]
+    if weights.dim() == 2:
+        return spikes[:, active] @ weights[active]
+    return torch.bmm(by_copy(spikes, weights)[:, :, active], weights[:, active]).reshape(spikes.shape[0], -1)
 
 
 def add_outer(weights: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, scale: float, sparse: str) -> None:
-    """weights += scale * pre.T @ post for (batch, n_pre) ``pre`` and (batch, n_post) ``post``,
-    touching only the rows (``sparse="pre"``) or columns (``"post"``) of neurons that fired."""
+    """weights += scale * pre.T @ post (per copy, as in :func:`spike_input`) for (batch, n_pre)
+    ``pre`` and (batch, n_post) ``post``, touching only the rows (``sparse="pre"``) or
+    columns (``"post"``) of neurons that fired."""
+    pre, post = by_copy(pre, weights), by_copy(post, weights)
     if sparse == "pre":
-        rows = fired(pre)
-        weights.index_add_(0, rows, scale * pre[:, rows].T @ post)
+        rows = fired(pre.reshape(-1, pre.shape[-1]))
+        weights.index_add_(1, rows, scale * torch.bmm(pre[:, :, rows].transpose(1, 2), post))
     else:
-        columns = fired(post)
-        weights.index_add_(1, columns, scale * pre.T @ post[:, columns])
+        columns = fired(post.reshape(-1, post.shape[-1]))
+        weights.index_add_(2, columns, scale * torch.bmm(pre.transpose(1, 2), post[:, :, columns]))
 
 
 class SpikingXOR:
@@ -662,8 +672,12 @@ class SpikingXOR:
     :class:`BurstingPopulation`; ``layers`` holds the input, hidden and output slices.
     """
 
-    def __init__(self, config: XORConfig = XORConfig(), seed: int = 0, device: str | torch.device = "cpu"):
+    def __init__(self, config: XORConfig = XORConfig(), seed: int = 0, device: str | torch.device = "cpu",
+                 copies: int = 1):
+        if copies < 1:
+            raise ValueError(f"copies must be positive, got {copies}")
         self.config = c = config
+        self.copies = copies
         self.device = device = torch.device(device)
         p, n = c.params, c.n_per_population
         init = torch.Generator().manual_seed(seed)
@@ -671,18 +685,20 @@ class SpikingXOR:
         def uniform(shape, mean, spread):
             return mean + spread * (2 * torch.rand(shape, generator=init) - 1)
 
-        self.batch = batch = 4 * c.trials  # pattern k runs in rows k, k + 4, k + 8, ...
+        self.batch = batch = copies * 4 * c.trials  # per copy, pattern k runs in rows k, k + 4, k + 8, ...
         self.neurons = BurstingPopulation((batch, 5 * n), p, device, torch.Generator(device=device).manual_seed(seed))
         self.layers = slice(0, 2 * n), slice(2 * n, 4 * n), slice(4 * n, 5 * n)
         self.unit = unit = 1e3 / (p.tau_soma * n)
-        self.w1 = (unit * uniform((2 * n, 2 * n), c.weight_init, c.weight_init * c.weight_spread)).to(device)
-        self.w2 = (unit * uniform((2 * n, n), c.output_weight_init, c.output_weight_init * c.weight_spread)).to(device)
+        self.w1 = (unit * uniform((copies, 2 * n, 2 * n), c.weight_init, c.weight_init * c.weight_spread)).to(device)
+        self.w2 = (unit * uniform((copies, 2 * n, n), c.output_weight_init,
+                                  c.output_weight_init * c.weight_spread)).to(device)
         sign = torch.cat([torch.ones(n), -torch.ones(n)])
         self.feedback = (c.feedback * 1e3 / (p.tau_dend * n) * sign[None, :].expand(n, 2 * n)).contiguous().to(device)
-        x = XOR_INPUTS.repeat_interleave(n, dim=1).repeat(c.trials, 1)
-        bias = torch.cat([uniform(2 * n, c.hidden_bias, c.bias_spread), uniform(n, c.output_bias, c.bias_spread)])
-        self.soma_drive = torch.cat([c.input_low + (c.input_high - c.input_low) * x, bias.expand(batch, 3 * n)],
-                                    dim=1).to(device)
+        x = XOR_INPUTS.repeat_interleave(n, dim=1).repeat(copies * c.trials, 1)
+        bias = torch.cat([uniform((copies, 2 * n), c.hidden_bias, c.bias_spread),
+                          uniform((copies, n), c.output_bias, c.bias_spread)], dim=1)
+        bias = bias.repeat_interleave(4 * c.trials, dim=0)
+        self.soma_drive = torch.cat([c.input_low + (c.input_high - c.input_low) * x, bias], dim=1).to(device)
         self.dend_drive = torch.full((batch, 5 * n), c.dend_bias, device=device)
         self.targets = XOR_TARGETS.to(device)
         self.plasticity = BurstDependentPlasticity((batch,), 5 * n, 5 * n, eta=c.eta * unit, tau_pre=c.tau_pre,
@@ -699,13 +715,15 @@ class SpikingXOR:
 
     def population_averages(self, events: torch.Tensor, bursts: torch.Tensor):
         """Event rate (Hz) and burst probability of each population (input 1, input 2, hidden 1,
-        hidden 2, output) for each pattern, from recorded (time, batch, 5n) events and bursts."""
+        hidden 2, output) for each pattern, from recorded (time, batch, 5n) events and bursts
+        (pooled over trials and copies)."""
         c = self.config
-        shape = (events.shape[0], c.trials, 4, 5, c.n_per_population)
+        rows = self.copies * c.trials
+        shape = (events.shape[0], rows, 4, 5, c.n_per_population)
         e = events.float().reshape(shape).sum(dim=(0, 1, 4))
         b = bursts.float().reshape(shape).sum(dim=(0, 1, 4))
         duration = events.shape[0] * c.params.dt
-        return e * (1e3 / (duration * c.trials * c.n_per_population)), b / e.clamp(min=1)
+        return e * (1e3 / (duration * rows * c.n_per_population)), b / e.clamp(min=1)
 
     @torch.no_grad()
     def step(self, learn: bool = False) -> None:
@@ -747,9 +765,10 @@ class SpikingXOR:
             add_outer(weights, pre[:, source], signal[:, post], eta, sparse="post")
             if c.homeostasis > 0:  # ... and homeostatic growth happens at presynaptic events
                 add_outer(weights, last_events[:, source], too_low[:, post], eta, sparse="pre")
-        if c.bias_eta > 0:
+        if c.bias_eta > 0:  # each copy's biases, shared by its trials and patterns
+            drive = self.soma_drive.view(self.copies, -1, self.soma_drive.shape[-1])
             for post, eta in ((hid, c.hidden_learning * c.eta), (out, c.eta)):
-                self.soma_drive[:, post] += (c.bias_eta * eta) * signal[:, post].sum(dim=0)
+                drive[:, :, post] += (c.bias_eta * eta) * by_copy(signal[:, post], self.w1).sum(dim=1, keepdim=True)
 
     def teacher_drive(self, rates: torch.Tensor) -> torch.Tensor:
         """Apical drive of the teacher given the measured output rates: towards rate_high for
@@ -760,15 +779,19 @@ class SpikingXOR:
 
     def run(self, duration: float, teacher: torch.Tensor | None = None, learn: bool = True, record: bool = False):
         """Run ``duration`` ms and return the mean event rate of each population (Hz,
-        shape (4, 5)). With a ``teacher`` drive (one per pattern) on the output dendrites,
-        the synapses learn (unless ``learn`` is False). With ``record``, also return the
+        shape (4, 5), or (copies, 4, 5) with several copies). With a ``teacher`` drive (one
+        per pattern and copy, the shape of the output rates) on the output dendrites, the
+        synapses learn (unless ``learn`` is False). With ``record``, also return the
         (time, batch, 5n) boolean events and bursts."""
-        n, out = self.config.n_per_population, self.layers[2]
-        if teacher is not None and teacher.shape != (4,):
-            raise ValueError(f"teacher needs one drive per XOR pattern, shape (4,), got {tuple(teacher.shape)}")
+        c, n, out = self.config, self.config.n_per_population, self.layers[2]
+        shape = (4,) if self.copies == 1 else (self.copies, 4)
+        if teacher is not None and teacher.shape != shape:
+            raise ValueError(f"teacher needs one drive per XOR pattern and copy, shape {shape}, "
+                             f"got {tuple(teacher.shape)}")
         learn = learn and teacher is not None
         if teacher is not None:
-            self.dend_drive[:, out] = self.config.dend_bias + teacher.repeat(self.config.trials)[:, None]
+            drive = teacher.reshape(self.copies, 1, 4).expand(self.copies, c.trials, 4).reshape(-1, 1)
+            self.dend_drive[:, out] = c.dend_bias + drive
         n_steps = round(duration / self.config.params.dt)
         counts = torch.zeros(self.batch, 5 * n, device=self.device)
         events, bursts = [], []
@@ -780,22 +803,24 @@ class SpikingXOR:
                     events.append(self.events)
                     bursts.append(self.bursts)
         self.dend_drive[:, out] = self.config.dend_bias
-        rates = counts.reshape(self.config.trials, 4, 5, n).mean(dim=(0, 3)) * (1e3 / duration)
+        rates = counts.reshape(self.copies, c.trials, 4, 5, n).mean(dim=(1, 4)) * (1e3 / duration)
+        if self.copies == 1:
+            rates = rates[0]
         if record:
             return rates, torch.stack(events), torch.stack(bursts)
         return rates
 
     def example(self) -> torch.Tensor:
         """One example of each pattern: predict, then learn with the teacher set from the
-        output rates of the prediction part. Returns those rates (Hz, one per pattern)."""
+        output rates of the prediction part. Returns those rates (Hz, one per pattern and copy)."""
         c = self.config
-        rates = self.run(c.example_duration * (1 - c.learning_fraction))[:, 4]
+        rates = self.run(c.example_duration * (1 - c.learning_fraction))[..., 4]
         self.run(c.example_duration * c.learning_fraction, teacher=self.teacher_drive(rates))
         return rates
 
     def test(self, duration: float | None = None) -> torch.Tensor:
         """Output event rate per pattern (Hz) over ``duration`` ms without teacher or plasticity."""
-        return self.run(self.config.example_duration if duration is None else duration)[:, 4]
+        return self.run(self.config.example_duration if duration is None else duration)[..., 4]
 
 
 def xor_cost(rates: torch.Tensor, config: XORConfig) -> float:

@@ -305,13 +305,29 @@ def test_teacher_reaches_hidden_layer_as_burst_probability():
 def test_sparse_synapse_helpers_match_dense_products():
     generator = torch.Generator().manual_seed(0)
     spikes = (torch.rand(4, 30, generator=generator) < 0.1).float()
+    post = (torch.rand(4, 7, generator=generator) < 0.2).float()
     weights = torch.randn(30, 7, generator=generator)
     assert torch.allclose(spike_input(spikes, weights), spikes @ weights)
-    post = (torch.rand(4, 7, generator=generator) < 0.2).float()
+    # two copies of the network: rows 0-1 belong to copy 0, rows 2-3 to copy 1
+    copies = torch.randn(2, 30, 7, generator=generator)
+    expected = torch.cat([spikes[:2] @ copies[0], spikes[2:] @ copies[1]])
+    assert torch.allclose(spike_input(spikes, copies), expected)
     for sparse in ("pre", "post"):
-        changed = weights.clone()
+        changed = copies.clone()
         add_outer(changed, spikes, post, 0.5, sparse=sparse)
-        assert torch.allclose(changed, weights + 0.5 * spikes.T @ post)
+        assert torch.allclose(changed[0], copies[0] + 0.5 * spikes[:2].T @ post[:2])
+        assert torch.allclose(changed[1], copies[1] + 0.5 * spikes[2:].T @ post[2:])
+
+
+def test_xor_copies_are_independent_networks():
+    one = SpikingXOR(SMALL, seed=0, copies=1)
+    three = SpikingXOR(SMALL, seed=0, copies=3)
+    assert one.run(50.0).shape == (4, 5) and three.run(50.0).shape == (3, 4, 5)
+    assert three.w1.shape == (3, 20, 20) and not torch.equal(three.w1[0], three.w1[1])
+    three.example()
+    assert not torch.allclose(three.w1[0] - SpikingXOR(SMALL, seed=0, copies=3).w1[0], torch.zeros(()))
+    with pytest.raises(ValueError):
+        three.run(10.0, teacher=torch.zeros(4))
 
 
 def test_xor_experiment_runs_and_records():
