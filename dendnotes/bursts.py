@@ -43,9 +43,13 @@ events, time constant ``tau_avg``) and Etilde_j the presynaptic event trace
 the expected burst fraction, so on average dw ~ (P - Pbar) E Etilde: no change
 while P stays at its running average, potentiation when the dendrite raises it.
 
-Everything works on batched tensors (..., neurons); the spiking XOR of Payeur
-et al. (input, hidden and output populations, error carried by bursts) is
-:class:`SpikingXOR` and :func:`run_xor_experiment`.
+Everything works on batched tensors (..., neurons). The two-population circuit of
+Payeur et al.'s Fig. 3 (events up through depressing synapses, bursts down through
+facilitating ones) is :func:`simulate_microcircuit`; their spiking XOR (input, hidden
+and output populations, error carried by bursts) is :class:`SpikingXOR` and
+:func:`run_xor_experiment`. Short-term plasticity uses the parameters of the authors'
+code (apayeur/spikingburstprop); their simulations step at 0.1 ms, ours at 1 ms or
+coarser.
 """
 
 from __future__ import annotations
