@@ -339,3 +339,11 @@ def test_xor_experiment_runs_and_records():
         run_xor_experiment(config=SMALL, n_examples=2, progress=False)
     with pytest.raises(ValueError):
         XORConfig(rate_low=5.0, rate_high=2.0)
+
+
+def test_xor_accuracy_counts_patterns_on_the_right_side():
+    from dendnotes.reproduce import xor_accuracy
+
+    config = XORConfig()
+    assert xor_accuracy(torch.tensor([2.0, 10.0, 10.0, 2.0]), config) == 1.0
+    assert xor_accuracy(torch.tensor([2.0, 10.0, 2.0, 10.0]), config) == 0.5
