@@ -182,7 +182,9 @@ def spiking_xor_runner(variant: str):
         start = time.perf_counter()
         result = bursts.run_xor_experiment(n_examples=epochs, config=config, seed=seed, device=device)
         history = History()
-        for presentation, rates in enumerate([result["before"], *result["rates"], result["after"]]):
+        # rates[k] were measured at the start of presentation k + 1, after 4 k training examples
+        measured = [result["before"], *result["rates"][1:], result["after"]]
+        for presentation, rates in enumerate(measured):
             values = {f"rate_{k:02b}": r for k, r in enumerate(rates.tolist())}
             history.log(4 * presentation, {**values, "test_accuracy": xor_accuracy(rates, config)})
         history.wall_time = time.perf_counter() - start
