@@ -62,8 +62,8 @@ def main() -> None:
         "|---|---|---|---|",
     ]
 
-    def cell(x):
-        return f"{x.mean():.2f} ({x.std():.2f})"
+    def cell(x, digits=2):
+        return f"{x.mean():.{digits}f} ({x.std():.{digits}f})"
 
     for key, unit in (("rate", "event rate (Hz)"), ("burst_probability", "burst probability")):
         for k, population in enumerate(POPULATIONS):
@@ -71,8 +71,8 @@ def main() -> None:
                 a, b = found[1.0][key][:, pattern, k], found[0.1][key][:, pattern, k]
                 lines.append(f"| {population}, {unit} | {pattern:02b} | {cell(a)} | {cell(b)} |")
     for key in ("dw_in_hidden", "dw_hidden_out"):
-        lines.append(f"| mean weight change, {key[3:].replace('_', ' -> ')} | all | {cell(found[1.0][key])} | "
-                     f"{cell(found[0.1][key])} |")
+        lines.append(f"| mean weight change (drive per Hz), {key[3:].replace('_', ' -> ')} | all | "
+                     f"{cell(found[1.0][key], 5)} | {cell(found[0.1][key], 5)} |")
     lines += ["", f"Wall time on a shared 2-core CPU: {seconds[1.0]:.0f} s at 1 ms, {seconds[0.1]:.0f} s at 0.1 ms."]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bursts_xor_timestep.md").write_text("\n".join(lines) + "\n")
