@@ -27,7 +27,7 @@ from dendnotes.burstprop import MOMENTUM, P_BASELINE, PAPER_BATCH_SIZE, Burstpro
 from dendnotes.data import load
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RATES = (0.1, 0.3, 1.0)
+RATES = (0.03, 0.1, 0.3, 1.0)
 
 
 def make(rule: str, seed: int):
