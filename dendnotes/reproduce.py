@@ -149,11 +149,51 @@ def burstprop_runner(rule: str, hidden: tuple[int, ...] | None):
     def run(dataset, epochs, seed, device):
         from . import burstprop as bp
 
-        sizes = bp.PAPER_HIDDEN if hidden is None else hidden
+        sizes = bp.HIDDEN if hidden is None else hidden
         history = bp.run_mnist_burstprop(dataset, hidden=sizes, epochs=epochs, rules=(rule,), seed=seed, device=device)[rule]
         short = "Burstprop-learned" if "learned" in rule else "Burstprop"
         return history_result(history, rule=short, sizes=[784, *sizes, 10], activation="sigmoid", output="sigmoid",
-                              batch_size=bp.PAPER_BATCH_SIZE, momentum=bp.PAPER_MOMENTUM)
+                              batch_size=bp.PAPER_BATCH_SIZE, momentum=bp.MOMENTUM)
+
+    return run
+
+
+def xor_accuracy(rates: torch.Tensor, config) -> float:
+    """Fraction of the four XOR patterns whose output rate lies on the target's side of the
+    midpoint between rate_low and rate_high."""
+    from .bursts import XOR_TARGETS
+
+    middle = (config.rate_low + config.rate_high) / 2
+    return float(((rates > middle).float() == XOR_TARGETS).float().mean())
+
+
+def spiking_xor_runner(variant: str):
+    """A runner for the paper-scale spiking XOR (``--epochs`` counts training examples, as in the
+    authors' code: four examples per presentation of the patterns). ``variant``: "full", or the
+    controls "no-feedback" (burst feedback cut) and "frozen-hidden" (hidden plasticity off)."""
+
+    def run(dataset, epochs, seed, device):
+        import time
+        from dataclasses import asdict, replace
+
+        from . import bursts
+        from .training import History
+
+        config = bursts.XORConfig()
+        config = {"full": config, "no-feedback": replace(config, feedback=0.0),
+                  "frozen-hidden": replace(config, hidden_learning=0.0)}[variant]
+        start = time.perf_counter()
+        result = bursts.run_xor_experiment(n_examples=epochs, config=config, seed=seed, device=device)
+        history = History()
+        # rates[k] were measured at the start of presentation k + 1, after 4 k training examples
+        measured = [result["before"], *result["rates"][1:], result["after"]]
+        for presentation, rates in enumerate(measured):
+            values = {f"rate_{k:02b}": r for k, r in enumerate(rates.tolist())}
+            history.log(4 * presentation, {**values, "test_accuracy": xor_accuracy(rates, config)})
+        history.wall_time = time.perf_counter() - start
+        settings = {k: v for k, v in asdict(config).items() if k != "params"}
+        return history_result(history, rule=f"burst-dependent plasticity ({variant})", **settings,
+                              dt=config.params.dt, epochs_are="training examples")
 
     return run
 
@@ -182,8 +222,14 @@ def paper_experiments() -> list[Experiment]:
                                 segregated_dendrites_runner(hidden, "spiking"), "mnist", 60,
                                 paper="Guerguiev, Lillicrap & Richards 2017, eLife 6:e22901"))
     for rule, key in (("Burstprop", "burstprop"), ("Burstprop (learned Y)", "burstprop-learned")):
-        found.append(Experiment(f"payeur2021-{key}", f"Payeur et al. 2021: rate-based {rule}, 784-500-500-10",
+        found.append(Experiment(f"payeur2021-{key}", f"Payeur et al. 2021: rate-based {rule}, 784-500-500-10 "
+                                "(ours: the authors' script has three hidden layers and momentum 0.8)",
                                 burstprop_runner(rule, None), "mnist", 100,
+                                paper="Payeur et al. 2021, Nat Neurosci 24:1010"))
+    for variant, suffix in (("full", ""), ("no-feedback", "-nofeedback"), ("frozen-hidden", "-frozenhidden")):
+        found.append(Experiment(f"payeur2021-xor{suffix}", f"Payeur et al. 2021: spiking XOR ({variant}), 5 x 500 neurons, "
+                                "8 s examples; --epochs counts examples (the paper's 2,000)",
+                                spiking_xor_runner(variant), "xor", 2000, datasets=("xor",),
                                 paper="Payeur et al. 2021, Nat Neurosci 24:1010"))
     return found
 

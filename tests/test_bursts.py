@@ -7,10 +7,13 @@ import torch
 from dendnotes.bursts import (
     FAST_XOR,
     BurstDependentPlasticity,
+    DynamicSynapses,
+    MicrocircuitConfig,
     BurstingPopulation,
     BurstNeuronParams,
     SpikingXOR,
     XORConfig,
+    add_outer,
     burst_dependent_update,
     correlation,
     depressing_synapse,
@@ -21,8 +24,10 @@ from dendnotes.bursts import (
     population_rates,
     run_xor_experiment,
     short_term_plasticity,
+    simulate_microcircuit,
     simulate_population,
     smooth_random_signal,
+    spike_input,
     steady_event_rate,
     xor_cost,
 )
@@ -150,13 +155,38 @@ def test_exponential_filter_has_unit_area():
 def test_short_term_plasticity_prefers_first_or_later_spikes():
     burst = train([10, 20], 60).float()
     depressing, facilitating = depressing_synapse(burst), facilitating_synapse(burst)
-    assert depressing[10] > 3 * depressing[20]
-    assert facilitating[20] > 10 * facilitating[10]
+    # the authors' parameters: a second spike 10 ms later releases about 0.41 (depressing,
+    # against 0.9 at the first) and about 0.107 (facilitating, against 0.02)
+    assert depressing[10] > 2 * depressing[20]
+    assert facilitating[20] > 5 * facilitating[10]
     # Tsodyks-Markram by hand: a static synapse releases U at every spike
     static = short_term_plasticity(burst, U=0.3, facilitation=0.0, tau_facilitation=1.0, tau_recovery=1e-6)
     assert torch.allclose(static[[10, 20]], torch.tensor([0.3, 0.3]))
     with pytest.raises(ValueError):
         short_term_plasticity(burst, U=0.0, facilitation=0.0, tau_facilitation=1.0, tau_recovery=1.0)
+
+
+def test_dynamic_synapses_step_like_short_term_plasticity():
+    spikes = torch.rand(300, 3, generator=torch.Generator().manual_seed(0)) < 0.1
+    for params in (dict(U=0.9, facilitation=0.1, tau_facilitation=1000.0, tau_recovery=20.0),
+                   dict(U=0.02, facilitation=0.1, tau_facilitation=100.0, tau_recovery=100.0)):
+        synapses = DynamicSynapses((3,), **params)
+        stepped = torch.stack([synapses.release(s) for s in spikes])
+        assert torch.allclose(stepped, short_term_plasticity(spikes, **params), atol=1e-6)
+
+
+def test_microcircuit_sends_events_up_and_bursts_down():
+    n_steps = 2500
+    up = smooth_random_signal(n_steps, tau=100.0, seed=5)
+    down = smooth_random_signal(n_steps, tau=100.0, seed=6)
+    events, bursts = simulate_microcircuit(up, down, replace(MicrocircuitConfig(), n_per_population=200), seed=0)
+    assert events.shape == bursts.shape == (n_steps, 2, 200)
+    (_, _, p_lower), (e_higher, _, _) = [population_rates(events[:, k], bursts[:, k]) for k in range(2)]
+    settle = slice(500, None)
+    assert correlation(e_higher[settle], up[settle]) > 0.8
+    assert correlation(p_lower[settle], down[settle]) > 0.5
+    with pytest.raises(ValueError):
+        simulate_microcircuit(up, down[:-1])
 
 
 def test_smooth_random_signal_is_standardised_and_seeded():
@@ -272,6 +302,34 @@ def test_teacher_reaches_hidden_layer_as_burst_probability():
     assert p_plus > 0.55 and p_minus < 0.45
 
 
+def test_sparse_synapse_helpers_match_dense_products():
+    generator = torch.Generator().manual_seed(0)
+    spikes = (torch.rand(4, 30, generator=generator) < 0.1).float()
+    post = (torch.rand(4, 7, generator=generator) < 0.2).float()
+    weights = torch.randn(30, 7, generator=generator)
+    assert torch.allclose(spike_input(spikes, weights), spikes @ weights)
+    # two copies of the network: rows 0-1 belong to copy 0, rows 2-3 to copy 1
+    copies = torch.randn(2, 30, 7, generator=generator)
+    expected = torch.cat([spikes[:2] @ copies[0], spikes[2:] @ copies[1]])
+    assert torch.allclose(spike_input(spikes, copies), expected)
+    for sparse in ("pre", "post"):
+        changed = copies.clone()
+        add_outer(changed, spikes, post, 0.5, sparse=sparse)
+        assert torch.allclose(changed[0], copies[0] + 0.5 * spikes[:2].T @ post[:2])
+        assert torch.allclose(changed[1], copies[1] + 0.5 * spikes[2:].T @ post[2:])
+
+
+def test_xor_copies_are_independent_networks():
+    one = SpikingXOR(SMALL, seed=0, copies=1)
+    three = SpikingXOR(SMALL, seed=0, copies=3)
+    assert one.run(50.0).shape == (4, 5) and three.run(50.0).shape == (3, 4, 5)
+    assert three.w1.shape == (3, 20, 20) and not torch.equal(three.w1[0], three.w1[1])
+    three.example()
+    assert not torch.allclose(three.w1[0] - SpikingXOR(SMALL, seed=0, copies=3).w1[0], torch.zeros(()))
+    with pytest.raises(ValueError):
+        three.run(10.0, teacher=torch.zeros(4))
+
+
 def test_xor_experiment_runs_and_records():
     result = run_xor_experiment(config=SMALL, n_examples=8, device="cpu", progress=False)
     assert result["before"].shape == result["after"].shape == (4,)
@@ -281,3 +339,11 @@ def test_xor_experiment_runs_and_records():
         run_xor_experiment(config=SMALL, n_examples=2, progress=False)
     with pytest.raises(ValueError):
         XORConfig(rate_low=5.0, rate_high=2.0)
+
+
+def test_xor_accuracy_counts_patterns_on_the_right_side():
+    from dendnotes.reproduce import xor_accuracy
+
+    config = XORConfig()
+    assert xor_accuracy(torch.tensor([2.0, 10.0, 10.0, 2.0]), config) == 1.0
+    assert xor_accuracy(torch.tensor([2.0, 10.0, 2.0, 10.0]), config) == 0.5
