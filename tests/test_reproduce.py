@@ -121,3 +121,17 @@ def test_a_diverging_rate_is_recorded_and_skipped(monkeypatch):
 def test_every_benchmark_rule_is_an_experiment_on_the_same_sizes():
     names = {f"compare-{key}" for key in reproduce.comparison_recipes()}
     assert {"compare-readout", "compare-ep", "compare-dfa"} <= names <= set(reproduce.experiments())
+
+
+def test_benchmark_recipes_train_on_the_shared_sizes_and_record_angles():
+    from dendnotes.data import load
+
+    x, y, x_test, y_test = load("digits")
+    digits = (x[:320], y[:320], x_test[:100], y_test[:100])
+    recipes = reproduce.comparison_recipes()
+    history, rule = reproduce.train_recipe(recipes["dfa"], digits, 0.1, 1, 0, "cpu", progress=False)
+    assert rule.net.sizes == [64, 256, 256, 10]
+    assert {"update_angle_1", "update_angle_2", "weight_feedback_angle_2"} <= set(history.metrics)
+    history, rule = reproduce.train_recipe(recipes["ep"], digits, 0.1, 1, 0, "cpu", progress=False)
+    assert rule.name == "EP" and rule.net.sizes == [64, 256, 256, 10] and "update_angle_1" not in history.metrics
+    assert history.final("train_loss") < 0.5 * history["train_loss"][0]
