@@ -81,7 +81,7 @@ def main() -> None:
         f"torch {meta['hardware']['torch']} with {meta['hardware']['torch_threads']} threads, "
         f"on a machine shared with other jobs (compare ratios, not absolute times). Not timed: {', '.join(args.skip) or 'none'}.",
         "",
-        "| rule | experiment | s / epoch | x backprop | test accuracy |",
+        f"| rule | experiment | s / epoch | x backprop | test accuracy (lr {SPEED_LR}, not tuned) |",
         "|---|---|---:|---:|---:|",
     ]
     lines += [f"| {r['rule']} | {r['experiment']} | {r['seconds_per_epoch']:.2f} | {r['ratio_to_bp']:.1f} | "
