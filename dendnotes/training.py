@@ -96,6 +96,43 @@ class LearningRule:
         return self
 
 
+class ReadoutOnly(LearningRule):
+    """The readout-only control: ``rule`` with every layer but the last frozen at its start.
+
+    Only the output layer's weight and bias W_L, b_L learn, with the update ``rule``
+    computes for them; the hidden layers keep their initial random weights, so the
+    network is a linear readout (softmax regression) of fixed random features.
+    Lillicrap et al. 2016 call this "shallow" learning. A rule "learns" only if it
+    beats this control on the same network, data and budget.
+    """
+
+    def __init__(self, rule: LearningRule):
+        super().__init__(rule.net)
+        weights, biases = getattr(rule.net, "weights", None), getattr(rule.net, "biases", None)
+        if weights is None or len(weights) < 2:
+            raise ValueError("ReadoutOnly needs a network with at least one hidden layer (net.weights of length >= 2)")
+        self.rule = rule
+        self.name = f"{getattr(rule, 'name', 'rule')} readout only"
+        readout = [weights[-1]] + ([biases[-1]] if biases is not None and len(biases) else [])
+        readout_ids = {id(p) for p in readout}
+        self.trained = [i for i, p in enumerate(rule.parameters()) if id(p) in readout_ids]
+
+    def parameters(self) -> list[torch.Tensor]:
+        params = self.rule.parameters()
+        return [params[i] for i in self.trained]
+
+    def compute_updates(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        loss, updates = self.rule.compute_updates(x, y)
+        return loss, [updates[i] for i in self.trained]
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rule.predict(x)
+
+    def to(self, device: torch.device) -> "ReadoutOnly":
+        self.rule.to(device)
+        return self
+
+
 @dataclass
 class History:
     """Per-epoch metrics; epoch 0 is the untrained network."""

@@ -49,15 +49,22 @@ def test_missing_experiment_name_is_a_usage_error():
     assert result.returncode == 2 and "name an experiment" in result.stderr
 
 
-def test_a_run_writes_its_result(tmp_path):
-    path = reproduce.run_experiment("compare-bp", epochs=1, seed=3, device="cpu", out=tmp_path,
-                                    argv=["compare-bp", "--epochs", "1"])
+def small_grid(monkeypatch):
+    monkeypatch.setattr(reproduce, "BENCHMARK_LR_GRID", (0.03, 0.3))
+    monkeypatch.setattr(reproduce, "BENCHMARK_GRID_EPOCHS", 1)
+    monkeypatch.setattr(reproduce, "_SELECTED", {})
+
+
+def test_a_run_writes_its_result(tmp_path, monkeypatch):
+    small_grid(monkeypatch)
+    path = reproduce.run_experiment("compare-bp", dataset="mnist-5k", epochs=1, seed=3, device="cpu", out=tmp_path,
+                                    argv=["compare-bp", "--dataset", "mnist-5k", "--epochs", "1"])
     assert path.name == "compare-bp__mnist-5k__e1__seed3.json"
     result = json.loads(path.read_text())
-    assert result["config"]["rule"] == "BP" and result["config"]["sizes"] == [784, 500, 10]
+    assert result["config"]["rule"] == "BP" and result["config"]["sizes"] == [784, 256, 256, 10]
     assert result["history"]["epochs"] == [0, 1]
-    assert result["final_test_accuracy"] == result["history"]["metrics"]["test_accuracy"][-1] > 0.8
-    assert result["command"] == "python -m dendnotes.reproduce compare-bp --epochs 1"
+    assert result["final_test_accuracy"] == result["history"]["metrics"]["test_accuracy"][-1] > 0.5
+    assert result["command"] == "python -m dendnotes.reproduce compare-bp --dataset mnist-5k --epochs 1"
     assert {"platform", "torch", "cpu_count"} <= set(result["hardware"])
     assert result["dendnotes_version"] and result["wall_time_s"] > 0
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
@@ -80,3 +87,52 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
     reproduce.write_json_atomically(tmp_path / "r.json", {"ok": 1})
     assert json.loads((tmp_path / "r.json").read_text()) == {"ok": 1}
+
+
+def test_validation_split_holds_out_a_fixed_disjoint_part_of_the_training_set():
+    x = torch.arange(60.0).reshape(30, 2)
+    y = torch.arange(30)
+    x_fit, y_fit, x_val, y_val = reproduce.validation_split(x, y, 5)
+    assert len(y_val) == 5 and len(y_fit) == 25
+    assert sorted(torch.cat([y_fit, y_val]).tolist()) == list(range(30))
+    assert torch.equal(x_val[:, 0], 2.0 * y_val)
+    assert torch.equal(reproduce.validation_split(x, y, 5)[3], y_val)
+    with pytest.raises(ValueError, match="validation size"):
+        reproduce.validation_split(x, y, 30)
+
+
+def test_learning_rate_is_chosen_on_validation_accuracy_and_recorded(monkeypatch):
+    small_grid(monkeypatch)
+    recipe = reproduce.comparison_recipes()["readout"]
+    selection = reproduce.select_learning_rate("readout", recipe, "mnist-5k", "cpu")
+    curves = selection["validation_accuracy"]
+    assert selection["grid"] == [0.03, 0.3] and set(curves) == {"0.03", "0.3"}
+    assert selection["validation_size"] == 666 and all(len(c) == 2 for c in curves.values())
+    assert selection["chosen_lr"] == max((c[-1], float(lr)) for lr, c in curves.items())[1]
+    assert reproduce.select_learning_rate("readout", recipe, "mnist-5k", "cpu") is selection
+
+
+def test_a_diverging_rate_is_recorded_and_skipped(monkeypatch):
+    small_grid(monkeypatch)
+    monkeypatch.setattr(reproduce, "BENCHMARK_LR_GRID", (0.1, 1e6))
+    selection = reproduce.select_learning_rate("bp", reproduce.comparison_recipes()["bp"], "mnist-5k", "cpu")
+    assert selection["validation_accuracy"]["1000000.0"] is None and selection["chosen_lr"] == 0.1
+
+
+def test_every_benchmark_rule_is_an_experiment_on_the_same_sizes():
+    names = {f"compare-{key}" for key in reproduce.comparison_recipes()}
+    assert {"compare-readout", "compare-ep", "compare-dfa"} <= names <= set(reproduce.experiments())
+
+
+def test_benchmark_recipes_train_on_the_shared_sizes_and_record_angles():
+    from dendnotes.data import load
+
+    x, y, x_test, y_test = load("digits")
+    digits = (x[:320], y[:320], x_test[:100], y_test[:100])
+    recipes = reproduce.comparison_recipes()
+    history, rule = reproduce.train_recipe(recipes["dfa"], digits, 0.1, 1, 0, "cpu", progress=False)
+    assert rule.net.sizes == [64, 256, 256, 10]
+    assert {"update_angle_1", "update_angle_2", "weight_feedback_angle_2"} <= set(history.metrics)
+    history, rule = reproduce.train_recipe(recipes["ep"], digits, 0.1, 1, 0, "cpu", progress=False)
+    assert rule.name == "EP" and rule.net.sizes == [64, 256, 256, 10] and "update_angle_1" not in history.metrics
+    assert history.final("train_loss") < 0.5 * history["train_loss"][0]

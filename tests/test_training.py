@@ -10,6 +10,7 @@ from dendnotes.training import (
     DeviceUnavailableError,
     History,
     LearningRule,
+    ReadoutOnly,
     TrainingDivergedError,
     choose_device,
     evaluate,
@@ -116,3 +117,39 @@ def test_history_errors():
     history.log(0, {"a": 1})
     with pytest.raises(KeyError, match="recorded: \\['a'\\]"):
         history["b"]
+
+
+def test_readout_only_trains_the_last_layer_and_nothing_else():
+    from dendnotes.feedback_alignment import KolenPollack
+
+    for make in (Backprop, lambda net: KolenPollack(net, seed=1)):
+        net = MLP([3, 8, 6, 2], activation="tanh", seed=0)
+        rule = ReadoutOnly(make(net))
+        start = [p.detach().clone() for p in rule.rule.parameters()]
+        history = fit(rule, blobs(), epochs=10, lr=0.5, progress=False)
+        assert history.final("train_loss") < 0.7 * history["train_loss"][0]
+        changed = [not torch.equal(p, s) for p, s in zip(rule.rule.parameters(), start)]
+        # parameters(): W1, W2, W3, b1, b2, b3 (+ KP's feedback); only W3 and b3 move
+        assert changed[:6] == [False, False, True, False, False, True] and not any(changed[6:])
+
+
+def test_readout_only_update_is_the_readout_gradient():
+    net = MLP([3, 5, 4], activation="sigmoid", seed=2)
+    x, y = blobs()[:2]
+    _, gradients = Backprop(net).compute_updates(x, y)
+    rule = ReadoutOnly(Backprop(net))
+    _, updates = rule.compute_updates(x, y)
+    assert rule.parameters() == [net.weights[-1], net.biases[-1]]
+    assert torch.equal(updates[0], gradients[1]) and torch.equal(updates[1], gradients[3])
+
+
+def test_readout_only_works_for_an_energy_network_and_rejects_a_single_layer():
+    from dendnotes.equilibrium_propagation import EnergyNetwork, EquilibriumPropagation
+
+    net = EnergyNetwork([3, 4, 2], free_steps=5, seed=0)
+    rule = ReadoutOnly(EquilibriumPropagation(net, nudged_steps=2))
+    assert rule.parameters() == [net.weights[-1], net.biases[-1]]
+    _, updates = rule.compute_updates(*blobs()[:2])
+    assert [u.shape for u in updates] == [(2, 4), (2,)]
+    with pytest.raises(ValueError, match="at least one hidden layer"):
+        ReadoutOnly(Backprop(MLP([3, 2])))

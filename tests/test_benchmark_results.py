@@ -1,0 +1,56 @@
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+
+from dendnotes.plotting import RULE_COLORS, plot_seed_band, rule_color
+from dendnotes.results import BENCHMARK_RULES, benchmark_groups, benchmark_summary, mean_sd
+
+
+def run(rule, seed, accuracy, sizes=(784, 256, 256, 10), epochs=20, angle=True):
+    metrics = {"test_accuracy": [0.1, accuracy], "train_accuracy": [0.1, accuracy + 0.01]}
+    if angle:
+        metrics |= {"update_angle_1": [90.0, 40.0 + seed], "update_angle_2": [90.0, 30.0]}
+    return {"experiment": f"compare-{rule.lower()}", "dataset": "fashion-mnist", "epochs": epochs, "seed": seed,
+            "config": {"rule": rule, "sizes": list(sizes), "lr": 0.1}, "history": {"epochs": [0, 1], "metrics": metrics}}
+
+
+def test_groups_follow_the_benchmark_order_and_skip_other_protocols():
+    results = [run("FA", 1, 0.8), run("FA", 0, 0.82), run("Readout only", 0, 0.7, angle=False),
+               run("SD", 0, 0.8, sizes=(784, 500, 10))]
+    groups = benchmark_groups(results)
+    assert list(groups) == ["Readout only", "FA"]
+    assert [r["seed"] for r in groups["FA"]] == [0, 1]
+    with pytest.raises(ValueError, match="mix datasets/epochs"):
+        benchmark_groups([run("FA", 0, 0.8), run("FA", 1, 0.8, epochs=10)])
+
+
+def test_mean_sd_and_summary_table():
+    assert mean_sd([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert mean_sd([5.0]) == (5.0, 0.0)
+    table = benchmark_summary(benchmark_groups([run("FA", 0, 0.8), run("FA", 1, 0.9), run("Readout only", 0, 0.7, angle=False)]))
+    lines = table.splitlines()
+    assert lines[0].startswith("| rule | seeds |") and len(lines) == 4
+    assert "| FA | 2 | 0.1 | 85.0 ± 7.1 |" in table and "| Readout only | 1 | 0.1 | 70.0 ± 0.0 |" in table
+    assert lines[2].endswith("| - | - |")
+
+
+def test_every_benchmark_rule_has_one_distinct_colour():
+    assert set(BENCHMARK_RULES) <= set(RULE_COLORS)
+    assert len(set(RULE_COLORS.values())) == len(RULE_COLORS)
+    assert rule_color("BP") == RULE_COLORS["BP"]
+    with pytest.raises(KeyError, match="no colour for rule"):
+        rule_color("nope")
+
+
+def test_seed_band_draws_mean_and_band_and_checks_shapes():
+    fig, ax = plt.subplots()
+    plot_seed_band(ax, [0, 1, 2], [[0.0, 1.0, 2.0], [2.0, 3.0, 4.0]], color="C0", label="x")
+    assert list(ax.lines[0].get_ydata()) == [1.0, 2.0, 3.0] and ax.lines[0].get_label() == "x (n=2)"
+    assert len(ax.collections) == 1
+    with pytest.raises(ValueError, match="curves must have shape"):
+        plot_seed_band(ax, [0, 1], [[0.0, 1.0, 2.0]], color="C0", label="x")
+    plt.close(fig)
