@@ -41,6 +41,7 @@ to the batch mean (``lr`` of 1 to 3), not to the batch sum, which overshoots (se
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import platform
@@ -73,6 +74,7 @@ from .training import LearningRule, choose_device, fit
 
 FEEDBACK = ("random", "symmetric", "sparse")
 MODES = ("spiking", "rate")
+FEEDBACK_SIGNALS = ("spikes", "rates")
 
 # Learning rates eta of the paper's Methods, by number of hidden layers (hidden first).
 PAPER_LEARNING_RATES = {0: (0.19,), 1: (0.21, 0.21), 2: (0.23, 0.23, 0.12)}
@@ -104,7 +106,7 @@ class SegregatedNetwork(torch.nn.Module):
     ``sizes`` = [n_input, n_hidden..., n_output]; ``weights[l]`` (n_{l+1}, n_l) and
     ``biases[l]`` are the basal synapses, ``feedback[l]`` (n_hidden_l, n_output) the
     apical synapses Y of hidden layer l. Initial weights are uniform with the spread
-    that gives dendritic voltages of mean 3 and s.d. 3 (:func:`initial_weight_moments`;
+    that gives dendritic voltages of mean 3 and s.d. 6 (:func:`initial_weight_moments`;
     the paper: "voltages between -6 and 12"), biases 0.8. Y of a hidden layer is drawn
     like the feedforward weights leaving that layer (as in the authors' code), which
     keeps apical voltages within the sigmoid's linear range.
@@ -720,19 +722,27 @@ class SegregatedDendrites(LearningRule):
     paper's per-example step; train with ``fit(..., lr=...)`` where ``lr`` multiplies it
     (lr = 1: the paper's step size applied to the batch mean; up to about 3 is stable,
     the batch sum, lr = B, is not). ``learning_rates``
-    defaults to the paper's etas. ``last_phases`` keeps the (forward, target)
-    averages of the latest batch for diagnostics such as :func:`update_angles`.
+    defaults to the paper's etas; a learning rate of 0 freezes a layer (0 for the hidden
+    layer: the readout-only control). ``feedback_signal="rates"`` feeds the apical
+    dendrites the output layer's mean rates instead of its filtered spike trains (the
+    paper's comparison in Figure 7A: everything else spiking). ``stepwise`` simulates
+    step by step even where the fast path applies (for tests and benchmarks).
+    ``last_phases`` keeps the (forward, target) averages of the latest batch for
+    diagnostics such as :func:`update_angles`.
     """
 
     name = "segregated dendrites"
 
     def __init__(self, net: SegregatedNetwork, *, mode: str = "spiking", learning_rates=None, seed: int = 0,
-                 stepwise: bool = False):
+                 stepwise: bool = False, feedback_signal: str = "spikes"):
         super().__init__(net)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+        if feedback_signal not in FEEDBACK_SIGNALS:
+            raise ValueError(f"unknown feedback_signal {feedback_signal!r}; choose one of {FEEDBACK_SIGNALS}")
         self.mode = mode
         self.stepwise = stepwise
+        self.feedback_signal = feedback_signal
         self.learning_rates = check_learning_rates(net, learning_rates)
         self.seed = seed
         self.phase_rng = np.random.default_rng(seed)
@@ -768,6 +778,9 @@ class SegregatedDendrites(LearningRule):
         n_forward, n_target = phase_lengths(self.phase_rng, 2, self.net.params)
         forward = self.simulate(self.state, x, n_forward, generator=self.generator)
         target = self.simulate(self.state, x, n_target, teaching, generator=self.generator)
+        if self.feedback_signal == "rates":  # the apical dendrites see the output rates, not spikes
+            forward, target = (dataclasses.replace(phase, apical=[phase.output_rate @ y.T for y in self.net.feedback])
+                               for phase in (forward, target))
         return forward, target
 
     def simulate(self, state: NetworkState, x: torch.Tensor, n_steps: int, teaching=None, *, generator=None):

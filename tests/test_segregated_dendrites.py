@@ -458,3 +458,17 @@ def test_paper_experiment_runs_and_writes_its_record(tmp_path):
     assert record["paper_test_error_percent"] is None  # only MNIST has the paper's numbers
     assert result["path"] == str(out)
     assert PAPER_TEST_ERROR[(500,)] == 4.1
+
+
+def test_rate_feedback_and_readout_only_options():
+    x, y = toy_data(3)
+    net = SegregatedNetwork([20, 9, 3], dtype=torch.float64, seed=2)
+    rule = SegregatedDendrites(net, seed=1, feedback_signal="rates", learning_rates=(0.0, 0.21))
+    loss, updates = rule.compute_updates(x[:1], y[:1])
+    forward, target = rule.last_phases
+    for phase in (forward, target):  # the apical dendrites see the output rates
+        assert torch.allclose(phase.apical[0], phase.output_rate @ net.feedback[0].T)
+    assert float(updates[0].abs().max()) == 0 and float(updates[2].abs().max()) == 0  # hidden layer frozen
+    assert float(updates[1].abs().max()) > 0
+    with pytest.raises(ValueError, match="feedback_signal"):
+        SegregatedDendrites(net, feedback_signal="bursts")
