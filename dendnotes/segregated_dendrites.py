@@ -608,10 +608,10 @@ def feedforward_phase(
                 projected = (spikes.view(-1, net.sizes[l + 1]) @ weights_t[l + 1]).view(n + 2, -1)
             else:
                 out_psp_sum, rate_sum = out_psp_sum + summary[3], rate_sum + window @ rate
+    input_trace, *traces = (t.masked_fill(t.abs() < TINY_TRACE, 0.0) for t in (input_trace, *traces))  # as flush_tiny_traces
     state.input_trace = PSPTrace(*input_trace.view(2, batch, n_in))
     state.soma = [v.view(batch, -1) for v in soma]
     state.traces = [PSPTrace(*t.view(2, batch, -1)) for t in traces]
-    state.flush_tiny_traces()
     n_mean = n_steps - settle
     mean_out_psp = out_psp_sum.view(batch, -1) / n_mean
     return PhaseAverages(
@@ -727,6 +727,8 @@ class SegregatedDendrites(LearningRule):
     dendrites the output layer's mean rates instead of its filtered spike trains (the
     paper's comparison in Figure 7A: everything else spiking). ``stepwise`` simulates
     step by step even where the fast path applies (for tests and benchmarks).
+    ``steady_test`` makes ``predict`` use the rate mode's steady state with the trained
+    weights, the limit of a long test phase, instead of a 500 ms spiking phase.
     ``last_phases`` keeps the (forward, target) averages of the latest batch for
     diagnostics such as :func:`update_angles`.
     """
@@ -734,7 +736,7 @@ class SegregatedDendrites(LearningRule):
     name = "segregated dendrites"
 
     def __init__(self, net: SegregatedNetwork, *, mode: str = "spiking", learning_rates=None, seed: int = 0,
-                 stepwise: bool = False, feedback_signal: str = "spikes"):
+                 stepwise: bool = False, feedback_signal: str = "spikes", steady_test: bool = False):
         super().__init__(net)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
@@ -743,6 +745,7 @@ class SegregatedDendrites(LearningRule):
         self.mode = mode
         self.stepwise = stepwise
         self.feedback_signal = feedback_signal
+        self.steady_test = steady_test
         self.learning_rates = check_learning_rates(net, learning_rates)
         self.seed = seed
         self.phase_rng = np.random.default_rng(seed)
@@ -803,7 +806,7 @@ class SegregatedDendrites(LearningRule):
         """Mean output somatic voltage in a single forward phase (test_phase ms from rest when spiking)."""
         self.net.check_input(x)
         self.net.refresh_feedback()
-        if self.mode == "rate":
+        if self.mode == "rate" or self.steady_test:
             return self.net.steady_phase(x).soma[-1]
         p = self.net.params
         generator = torch.Generator(device=x.device).manual_seed(self.seed + 1)

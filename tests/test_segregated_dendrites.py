@@ -472,3 +472,5 @@ def test_rate_feedback_and_readout_only_options():
     assert float(updates[1].abs().max()) > 0
     with pytest.raises(ValueError, match="feedback_signal"):
         SegregatedDendrites(net, feedback_signal="bursts")
+    steady = SegregatedDendrites(net, steady_test=True).predict(x)
+    assert torch.allclose(steady, net.steady_phase(x).soma[-1])
