@@ -644,17 +644,19 @@ def local_deltas(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAv
     return deltas
 
 
-def backprop_deltas(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAverages) -> list[torch.Tensor]:
+def backprop_deltas(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAverages,
+                    local: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """What backprop would use instead: the output loss's gradient in the equivalent rate network.
 
     The equivalent rate network at the phase averages is V^{l} = k_b (W^l s^{l-1} + b^l),
     s^l = phi_max sigma(V^l), V^out = k_d (W^out s + b^out), and the output loss
     L^1 = ||phi_t - phi_max sigma(V^out)||^2 with the target phase's rates held fixed.
     Its gradient w.r.t. the basal potentials (halved, like the paper's local rules):
-    delta^out as in :func:`local_deltas`, delta^l = (delta^{l+1} W^{l+1}) k_b phi_max sigma'(V^l).
+    delta^out as in :func:`local_deltas` (``local``, if already computed), delta^l =
+    (delta^{l+1} W^{l+1}) k_b phi_max sigma'(V^l).
     """
     p = net.params
-    deltas = [local_deltas(net, forward, target)[-1]]
+    deltas = [(local if local is not None else local_deltas(net, forward, target))[-1]]
     for l in reversed(range(net.n_hidden)):
         back = deltas[0] @ net.weights[l + 1]
         deltas.insert(0, back * p.k_b * p.phi_max * sigmoid_derivative(forward.soma[l]))
@@ -691,7 +693,8 @@ def update_angles(
     weight updates are outer products with the same input s_f, so their angle is the
     angle between the deltas). Otherwise one angle between the batch-mean weight updates.
     """
-    local, bp = local_deltas(net, forward, target), backprop_deltas(net, forward, target)
+    local = local_deltas(net, forward, target)
+    bp = backprop_deltas(net, forward, target, local)
     angles = []
     for l in range(net.n_hidden):
         if per_example:
