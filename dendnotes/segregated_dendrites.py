@@ -833,12 +833,14 @@ class PaperEvaluation:
     training image again in spiking mode would cost more than the training itself),
     ``hidden_angle_<l>``, the mean per-example angle between hidden layer l's update and
     backprop's over the epoch (the paper's Figure 7), and ``seconds`` since the start.
-    Use as ``fit(rule, data, ..., **PaperEvaluation(rule).hooks())``.
+    ``angles[l]`` keeps hidden layer l's angle for every batch of the run (mean over the
+    batch's examples). Use as ``fit(rule, data, ..., **PaperEvaluation(rule).hooks())``.
     """
 
     def __init__(self, rule: SegregatedDendrites):
         self.n_hidden = rule.net.n_hidden
         self.start = time.perf_counter()
+        self.angles: list[list[float]] = [[] for _ in range(self.n_hidden)]
         self.reset()
 
     def reset(self) -> None:
@@ -850,6 +852,7 @@ class PaperEvaluation:
         self.correct += int((forward.soma[-1].argmax(dim=1) == y).sum())
         for l, angles in enumerate(update_angles(rule.net, forward, target)):
             self.angle_sums[l] += float(angles.sum())
+            self.angles[l].append(float(angles.mean()))
 
     def on_epoch_end(self, epoch: int, rule: SegregatedDendrites) -> dict[str, float]:
         values = {"seconds": time.perf_counter() - self.start}

@@ -345,7 +345,10 @@ def test_spiking_training_reduces_the_loss():
     data = (x.float(), y, x.float(), y)
     net = SegregatedNetwork([20, 30, 3], params=DendriteParams(test_phase=100.0), seed=9)
     rule = SegregatedDendrites(net, mode="spiking")
-    history = fit(rule, data, epochs=2, batch_size=4, lr=2.0, progress=False, **PaperEvaluation(rule).hooks())
+    evaluation = PaperEvaluation(rule)
+    history = fit(rule, data, epochs=2, batch_size=4, lr=2.0, progress=False, **evaluation.hooks())
+    assert len(evaluation.angles[0]) == 2 * 15
+    assert np.mean(evaluation.angles[0][15:]) == pytest.approx(history["hidden_angle_0"][-1])
     assert history["test_loss"][-1] < 0.5 * history["test_loss"][0]
     assert set(history.metrics) == {"test_loss", "test_accuracy", "train_accuracy", "hidden_angle_0", "seconds"}
 
