@@ -431,7 +431,7 @@ class NetworkState:
         """Set trace entries below TINY_TRACE to zero (a spike long ago: far below any effect).
 
         Traces of inputs that stopped firing decay towards subnormal floats, and arithmetic
-        on subnormals is about a hundred times slower on a CPU; both simulations call this
+        on subnormal floats is much slower on most CPUs; both simulations call this
         at the end of every phase, so they stay equal.
         """
         for trace in [self.input_trace, *self.traces]:
