@@ -144,24 +144,22 @@ def read_result(path: str | Path) -> dict:
 
 
 def load_results(folder: str | Path) -> list[dict]:
-    """Every result file in ``folder``, each checked; per rule and dataset, one protocol
-    (one epoch count) and at most one file per seed, so no smoke run sits silently beside a
-    long run and no seed is counted twice."""
+    """Every result file in ``folder``, each checked; per experiment and dataset one protocol
+    (one epoch count), so no smoke run sits silently beside a long run. Names carry the
+    experiment, dataset, epochs and seed, and each file's content must match its name, so
+    no run is counted twice."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no results folder {folder}; run `python -m dendnotes.reproduce --list`")
     results = [read_result(path) for path in sorted(folder.glob("*.json"))]
     files = defaultdict(list)
     for r in results:
-        files[(r["config"]["rule"], r["dataset"])].append(r)
-    for (rule, dataset), runs in files.items():
-        names = ", ".join(r["file"] for r in runs)
+        files[(r["experiment"], r["dataset"])].append(r)
+    for (experiment, dataset), runs in files.items():
         if len({r["epochs"] for r in runs}) > 1:
-            raise ResultFileError(f"{folder}: results for {rule} on {dataset} mix epoch counts ({names}); "
-                                  "the comparison takes one protocol per rule and dataset: move the others out of the folder")
-        if len({r["seed"] for r in runs}) < len(runs):
-            raise ResultFileError(f"{folder}: two results for {rule} on {dataset} with the same seed ({names}); "
-                                  "move one out of the folder")
+            names = ", ".join(r["file"] for r in runs)
+            raise ResultFileError(f"{folder}: results of {experiment} on {dataset} mix epoch counts ({names}); "
+                                  "keep one protocol per experiment and dataset: move the others out of the folder")
     return results
 
 

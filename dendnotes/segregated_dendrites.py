@@ -23,22 +23,26 @@ Poisson spikes. ``"rate"`` replaces every phase by its steady state, rates inste
 spikes: the limit the paper's derivations assume (long phases, E[s] = phi), close to
 the "non-spiking" mode of the authors' code, at the cost of one pass per phase.
 
-Batching: ``compute_updates(x, y)`` simulates the B examples of a batch in parallel, as
-(B, n) tensors with one set of weights, and returns the mean of their B updates. That
-is minibatch training, where the paper trains online (one example, then an update).
-With B = 1 it is the paper's procedure exactly; :func:`train_one_at_a_time` is a plain
-per-example implementation of the same model used to check and time the batched one.
-Each row of the batch carries its simulation state over to the next batch, as the
-paper's single network carries its state from one example to the next. All rows of a
-batch share one forward-phase and one target-phase length (two Wald draws per batch):
-each example still sees the paper's distribution of phase lengths, while masking rows
-of different lengths would cost as much as running every row to the longest length.
-The paper's learning rates are tuned for online steps; apply them to the batch mean
-(``lr`` of 1 to 3), not to the batch sum, which overshoots (see ``run_paper_experiment``).
+Online training, the paper's procedure (one example, two phases, one update), is
+``compute_updates`` on one example. With g_a = 0 every phase is feed-forward in time,
+and :func:`feedforward_phase` computes each layer's whole phase at once; the
+step-by-step :meth:`SegregatedNetwork.run_phase` is the reference (and the simulation
+for g_a > 0): fed the same random numbers, the two agree to floating-point rounding.
+
+Batching is an option: ``compute_updates(x, y)`` simulates the B examples of a batch
+in parallel, as (B, n) tensors with one set of weights, and returns the mean of their B
+updates, minibatch training. Each row of the batch carries its simulation state over to
+the next batch, as the paper's single network carries its state from one example to
+the next. All rows of a batch share one forward-phase and one target-phase length (two
+Wald draws per batch). The paper's learning rates are tuned for online steps; apply them
+to the batch mean (``lr`` of 1 to 3), not to the batch sum, which overshoots (see
+``run_paper_experiment``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import platform
 import time
@@ -47,7 +51,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .compartments import (
     DendriteParams,
@@ -67,10 +70,11 @@ from .compartments import (
 )
 from .files import write_json_atomically
 from .mlp import reduce_loss
-from .training import History, LearningRule, TrainingDivergedError, check_data, choose_device, evaluate
+from .training import LearningRule, choose_device, fit
 
 FEEDBACK = ("random", "symmetric", "sparse")
 MODES = ("spiking", "rate")
+FEEDBACK_SIGNALS = ("spikes", "rates")
 
 # Learning rates eta of the paper's Methods, by number of hidden layers (hidden first).
 PAPER_LEARNING_RATES = {0: (0.19,), 1: (0.21, 0.21), 2: (0.23, 0.23, 0.12)}
@@ -78,6 +82,12 @@ PAPER_LEARNING_RATES = {0: (0.19,), 1: (0.21, 0.21), 2: (0.23, 0.23, 0.12)}
 PAPER_TEST_ERROR = {(): 8.3, (500,): 4.1, (500, 100): 3.2}
 SPARSE_FEEDBACK_ZERO_FRACTION = 0.8
 SPARSE_FEEDBACK_GAIN = 5.0
+# The fast path computes a phase of up to LONGEST_BLOCK steps (a training phase, 50 ms + a Wald
+# extra) as one block, longer ones (the 500 ms test phase) in blocks of TEST_BLOCK steps: a
+# block's matrices cost n^2 per neuron.
+LONGEST_BLOCK, TEST_BLOCK = 100, 50
+TEST_ROWS = 100  # test images simulated together
+TINY_TRACE = 1e-20  # see NetworkState.flush_tiny_traces
 
 
 def sigmoid_derivative(v: torch.Tensor) -> torch.Tensor:
@@ -96,7 +106,7 @@ class SegregatedNetwork(torch.nn.Module):
     ``sizes`` = [n_input, n_hidden..., n_output]; ``weights[l]`` (n_{l+1}, n_l) and
     ``biases[l]`` are the basal synapses, ``feedback[l]`` (n_hidden_l, n_output) the
     apical synapses Y of hidden layer l. Initial weights are uniform with the spread
-    that gives dendritic voltages of mean 3 and s.d. 3 (:func:`initial_weight_moments`;
+    that gives dendritic voltages of mean 3 and s.d. 6 (:func:`initial_weight_moments`;
     the paper: "voltages between -6 and 12"), biases 0.8. Y of a hidden layer is drawn
     like the feedforward weights leaving that layer (as in the authors' code), which
     keeps apical voltages within the sigmoid's linear range.
@@ -353,12 +363,14 @@ class SegregatedNetwork(torch.nn.Module):
         n = n_steps - settle
         ends = [state.input_trace] + state.traces[:-1]
         mean_out_psp = out_psp_sum / n
-        return PhaseAverages(
+        averages = PhaseAverages(
             soma=[v / n for v in soma_sum],
             apical=[mean_out_psp @ y.T for y in self.feedback],
             inputs=[mean_psp(a, b, c, n, p) for a, b, c in zip(starts, ends, counts)],
             output_rate=rate_sum / n,
         )
+        state.flush_tiny_traces()
+        return averages
 
 
 def record_example(
@@ -415,6 +427,17 @@ class NetworkState:
             traces=[PSPTrace.zeros(shape(n), dtype=dtype, device=device) for n in net.sizes[1:]],
         )
 
+    def flush_tiny_traces(self) -> None:
+        """Set trace entries below TINY_TRACE to zero (a spike long ago: far below any effect).
+
+        Traces of inputs that stopped firing decay towards subnormal floats, and arithmetic
+        on subnormal floats is much slower on most CPUs; both simulations call this
+        at the end of every phase, so they stay equal.
+        """
+        for trace in [self.input_trace, *self.traces]:
+            for t in (trace.long, trace.short):
+                t.masked_fill_(t.abs() < TINY_TRACE, 0.0)
+
     def resized(self, batch: int) -> "NetworkState":
         """The first ``batch`` rows, padded with rows at rest if the state has fewer."""
 
@@ -428,6 +451,175 @@ class NetworkState:
             soma=[fit(v) for v in self.soma],
             traces=[PSPTrace(fit(t.long), fit(t.short)) for t in self.traces],
         )
+
+
+# ---------------------------------------------------------------------------
+# The fast path: with g_a = 0 a phase is feed-forward in time
+# ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def decay_operators(decay: float, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, q) in float64 with T[t, m] = decay^(t - m) for m <= t (else 0) and q[t] = decay^(t + 1).
+
+    The recurrence y_t = decay y_{t-1} + f_t (t = 0..n-1, from y_{-1}) has the solution
+    y = T f + q y_{-1}: one matrix product replaces the loop over time.
+    """
+    t = torch.arange(n, dtype=torch.float64)
+    lag = t[:, None] - t[None, :]
+    base = torch.tensor(decay, dtype=torch.float64)
+    matrix = torch.where(lag >= 0, base ** lag.clamp(min=0), torch.zeros((), dtype=torch.float64))
+    return matrix, base ** (t + 1)
+
+
+@functools.lru_cache(maxsize=512)
+def kernel_rows(params: DendriteParams, n: int, window_start: int):
+    """The PSP traces of :class:`PSPTrace` over a block of n steps, as float64 matrices.
+
+    They act on the stacked rows [x_0..x_{n-1}; u_long; u_short], the spikes of each
+    step and the two traces before the block: ``psp`` (n rows) gives the filtered spike
+    train after every step, ``end`` (2 rows) the traces after the block. ``window`` is 1
+    on the steps averaged (from ``window_start`` on), and ``previous`` the row that sums
+    psp_{t-1} over them (the apical input sees the previous step's output).
+    """
+    scale = 1.0 / (params.tau_L - params.tau_s)
+    (long, q_long), (short, q_short) = decay_operators(params.decay_long, n), decay_operators(params.decay_short, n)
+    psp = torch.cat([(params.decay_long * long - params.decay_short * short) * scale,
+                     torch.stack([q_long, -q_short], dim=1) * scale], dim=1)
+    end = torch.zeros(2, n + 2, dtype=torch.float64)
+    end[0, :n], end[0, n] = params.decay_long * long[-1], params.decay_long**n
+    end[1, :n], end[1, n + 1] = params.decay_short * short[-1], params.decay_short**n
+    window = (torch.arange(n) >= window_start).to(torch.float64)
+    before = torch.zeros(n + 2, dtype=torch.float64)
+    before[n:] = torch.tensor([scale, -scale], dtype=torch.float64)  # psp_{-1}, from the traces before the block
+    previous = window[0] * before + window[1:] @ psp[:-1]
+    return psp, end, window, previous
+
+
+@functools.lru_cache(maxsize=512)
+def trace_operator(params: DendriteParams, n: int, window_start: int, dtype: torch.dtype, device: str):
+    """(4, n + 2): [spikes; traces before] -> [traces after; sum_t w_t psp_t; sum_t w_t psp_{t-1}],
+    and the window w itself (see :func:`kernel_rows`)."""
+    psp, end, window, previous = kernel_rows(params, n, window_start)
+    summary = torch.cat([end, (window @ psp)[None], previous[None]])
+    return summary.to(dtype=dtype, device=device), window.to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=512)
+def layer_operator(params: DendriteParams, decay: float, gain: float, n: int, window_start: int, dtype: torch.dtype,
+                   device: str) -> torch.Tensor:
+    """(n + 3, n + 4) operator for one layer's block, from its input to its somatic voltages.
+
+    Input rows: [W x_0..W x_{n-1}; W u_long; W u_short; offset; V_start], the presynaptic
+    spikes and traces seen through the weights, the constant part of the drive (bias,
+    teaching) and the voltage before the block. Output rows: [V_0..V_{n-1};
+    sum_t w_t V_t; W u_long, W u_short after the block]. The soma is the Euler step
+    V_t = decay V_{t-1} + gain (basal_t + offset) with basal_t = W psp_t (the PSP
+    filter and the weights commute).
+    """
+    psp, end, window, _ = kernel_rows(params, n, window_start)
+    soma, powers = decay_operators(decay, n)
+    voltage = torch.cat([gain * soma @ psp, gain * soma.sum(dim=1, keepdim=True), powers[:, None]], dim=1)
+    traces = torch.cat([end, torch.zeros(2, 2, dtype=torch.float64)], dim=1)
+    return torch.cat([voltage, (window @ voltage)[None], traces]).to(dtype=dtype, device=device)
+
+
+def input_drive(weights: torch.Tensor, spikes: torch.Tensor, active: torch.Tensor, batch: int) -> torch.Tensor:
+    """W x_t for every step t, (n, batch * n_out), from the input spikes (n, active inputs):
+    each a sum of the weight columns of the inputs that fired (``active``: flat indices)."""
+    n_in = weights.shape[1]
+    rows = torch.div(active, n_in, rounding_mode="floor")
+    used, position = torch.unique(active - rows * n_in, return_inverse=True)
+    fired = spikes.nonzero()
+    per_bag = torch.bincount(fired[:, 0] * batch + rows[fired[:, 1]], minlength=spikes.shape[0] * batch)
+    drive = torch.nn.functional.embedding_bag(position[fired[:, 1]], weights.T.index_select(0, used),
+                                              torch.cumsum(per_bag, 0) - per_bag, mode="sum")
+    return drive.view(spikes.shape[0], -1)
+
+
+@torch.no_grad()
+def feedforward_phase(
+    net: SegregatedNetwork,
+    state: NetworkState,
+    x: torch.Tensor,
+    n_steps: int,
+    teaching: torch.Tensor | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    block: int = 100,
+) -> PhaseAverages:
+    """:meth:`SegregatedNetwork.run_phase` for g_a = 0, computed ``block`` time steps at a time.
+
+    With g_a = 0 the apical dendrite does not reach the soma, so within a phase no
+    layer feels the layers above it, and the input spikes do not depend on the
+    network: each layer's whole block follows from the layer below. Per block it draws
+    the uniform random numbers that the step-by-step loop would draw, in the same
+    order; then, layer after layer, the drive W s of every step as one product (input
+    spikes are sparse: sums of weight columns), the PSP filter and the linear Euler
+    soma as one matrix over time (:func:`layer_operator`), and all spikes at once. Same random numbers, same averages and state as ``run_phase``
+    up to floating-point rounding.
+    """
+    p = net.params
+    if p.g_a != 0:
+        raise ValueError(f"the feed-forward phase needs g_a = 0, got {p.g_a}: use run_phase")
+    settle = p.steps(p.settle)
+    if n_steps <= settle:
+        raise ValueError(f"a phase of {n_steps} steps is not longer than the settle time ({settle} steps)")
+    batch, n_in = x.shape
+    dtype, device = x.dtype, str(x.device)
+    active, probability = input_spike_probabilities(p.phi_max * x, p)
+    weights_t = [w.T for w in net.weights]
+    stack = lambda trace: torch.stack([trace.long, trace.short]).view(2, -1)  # noqa: E731
+    input_trace, traces = stack(state.input_trace), [stack(t) for t in state.traces]
+    soma = [v.reshape(1, -1) for v in state.soma]
+    basal_trace = (input_trace.view(2 * batch, n_in) @ weights_t[0]).view(2, -1)  # W u of the input traces
+    offsets = [b.expand(batch, -1).reshape(1, -1) for b in net.biases]  # the soma's drive is basal + offset
+    conductances = [p.g_b] * net.n_hidden + [p.g_d]
+    leak = [p.g_l + g for g in conductances]
+    if teaching is not None:  # g_E (E_E - V) + g_I (E_I - V) = (E_I + g_E (E_E - E_I)) - V, as g_E + g_I = 1
+        offsets[-1] = offsets[-1] + ((p.E_I + teaching * (p.E_E - p.E_I)) / p.g_d).reshape(1, -1)
+        leak[-1] += 1.0
+    n_random = [len(active)] + [batch * n for n in net.sizes[1:]]
+    input_sum = [torch.zeros_like(input_trace[0])] + [torch.zeros_like(v[0]) for v in soma[:-1]]
+    soma_sum = [torch.zeros_like(v[0]) for v in soma]
+    out_psp_sum, rate_sum = torch.zeros_like(soma[-1][0]), torch.zeros_like(soma[-1][0])
+    for start in range(0, n_steps, block):
+        n = min(block, n_steps - start)
+        window_start = min(n, max(0, settle - start))
+        summary_op, window = trace_operator(p, n, window_start, dtype, device)
+        uniforms = torch.rand(n, sum(n_random), generator=generator, dtype=dtype, device=x.device).split(n_random, dim=1)
+        input_spikes = (uniforms[0] < probability).to(dtype)
+        summary = summary_op[:, n:] @ input_trace
+        summary.index_add_(1, active, summary_op[:, :n] @ input_spikes)
+        input_trace, input_sum[0] = summary[:2], input_sum[0] + summary[2]
+        projected = torch.cat([input_drive(net.weights[0], input_spikes, active, batch), basal_trace])
+        for l in range(net.n_layers):
+            layer_op = layer_operator(p, 1 - p.dt * leak[l], p.dt * conductances[l], n, window_start, dtype, device)
+            v = layer_op @ torch.cat([projected, offsets[l], soma[l]])
+            if l == 0:
+                basal_trace = v[n + 1 :]
+            soma[l], soma_sum[l] = v[n - 1 : n], soma_sum[l] + v[n]
+            rate = firing_rate(v[:n], p)
+            spikes = torch.cat([(uniforms[l + 1] < rate * p.dt).to(dtype), traces[l]])
+            summary = summary_op @ spikes
+            traces[l] = summary[:2]
+            if l < net.n_hidden:
+                input_sum[l + 1] = input_sum[l + 1] + summary[2]
+                projected = (spikes.view(-1, net.sizes[l + 1]) @ weights_t[l + 1]).view(n + 2, -1)
+            else:
+                out_psp_sum, rate_sum = out_psp_sum + summary[3], rate_sum + window @ rate
+    input_trace, *traces = (t.masked_fill(t.abs() < TINY_TRACE, 0.0) for t in (input_trace, *traces))  # as flush_tiny_traces
+    state.input_trace = PSPTrace(*input_trace.view(2, batch, n_in))
+    state.soma = [v.view(batch, -1) for v in soma]
+    state.traces = [PSPTrace(*t.view(2, batch, -1)) for t in traces]
+    n_mean = n_steps - settle
+    mean_out_psp = out_psp_sum.view(batch, -1) / n_mean
+    return PhaseAverages(
+        soma=[v.view(batch, -1) / n_mean for v in soma_sum],
+        apical=[mean_out_psp @ y.T for y in net.feedback],
+        inputs=[s.view(batch, -1) / n_mean for s in input_sum],
+        output_rate=rate_sum.view(batch, -1) / n_mean,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -452,17 +644,19 @@ def local_deltas(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAv
     return deltas
 
 
-def backprop_deltas(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAverages) -> list[torch.Tensor]:
+def backprop_deltas(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAverages,
+                    local: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """What backprop would use instead: the output loss's gradient in the equivalent rate network.
 
     The equivalent rate network at the phase averages is V^{l} = k_b (W^l s^{l-1} + b^l),
     s^l = phi_max sigma(V^l), V^out = k_d (W^out s + b^out), and the output loss
     L^1 = ||phi_t - phi_max sigma(V^out)||^2 with the target phase's rates held fixed.
     Its gradient w.r.t. the basal potentials (halved, like the paper's local rules):
-    delta^out as in :func:`local_deltas`, delta^l = (delta^{l+1} W^{l+1}) k_b phi_max sigma'(V^l).
+    delta^out as in :func:`local_deltas` (``local``, if already computed), delta^l =
+    (delta^{l+1} W^{l+1}) k_b phi_max sigma'(V^l).
     """
     p = net.params
-    deltas = [local_deltas(net, forward, target)[-1]]
+    deltas = [(local if local is not None else local_deltas(net, forward, target))[-1]]
     for l in reversed(range(net.n_hidden)):
         back = deltas[0] @ net.weights[l + 1]
         deltas.insert(0, back * p.k_b * p.phi_max * sigmoid_derivative(forward.soma[l]))
@@ -477,6 +671,8 @@ def weight_gradients(
     batch = deltas[0].shape[0]
     scales = [1.0] * len(deltas) if scales is None else scales
     scaled = [d * (s / batch) for d, s in zip(deltas, scales)]
+    if batch == 1:  # an outer product: broadcasting beats a matrix product with an inner dimension of 1
+        return [d.T * inputs for d, inputs in zip(scaled, forward.inputs)] + [d[0] for d in scaled]
     return [d.T @ inputs for d, inputs in zip(scaled, forward.inputs)] + [d.sum(dim=0) for d in scaled]
 
 
@@ -497,7 +693,8 @@ def update_angles(
     weight updates are outer products with the same input s_f, so their angle is the
     angle between the deltas). Otherwise one angle between the batch-mean weight updates.
     """
-    local, bp = local_deltas(net, forward, target), backprop_deltas(net, forward, target)
+    local = local_deltas(net, forward, target)
+    bp = backprop_deltas(net, forward, target, local)
     angles = []
     for l in range(net.n_hidden):
         if per_example:
@@ -528,17 +725,30 @@ class SegregatedDendrites(LearningRule):
     paper's per-example step; train with ``fit(..., lr=...)`` where ``lr`` multiplies it
     (lr = 1: the paper's step size applied to the batch mean; up to about 3 is stable,
     the batch sum, lr = B, is not). ``learning_rates``
-    defaults to the paper's etas. ``last_phases`` keeps the (forward, target)
-    averages of the latest batch for diagnostics such as :func:`update_angles`.
+    defaults to the paper's etas; a learning rate of 0 freezes a layer (0 for the hidden
+    layer: the readout-only control). ``feedback_signal="rates"`` feeds the apical
+    dendrites the output layer's mean rates instead of its filtered spike trains (the
+    paper's comparison in Figure 7A: everything else spiking). ``stepwise`` simulates
+    step by step even where the fast path applies (for tests and benchmarks).
+    ``steady_test`` makes ``predict`` use the rate mode's steady state with the trained
+    weights, the limit of a long test phase, instead of a 500 ms spiking phase.
+    ``last_phases`` keeps the (forward, target) averages of the latest batch for
+    diagnostics such as :func:`update_angles`.
     """
 
     name = "segregated dendrites"
 
-    def __init__(self, net: SegregatedNetwork, *, mode: str = "spiking", learning_rates=None, seed: int = 0):
+    def __init__(self, net: SegregatedNetwork, *, mode: str = "spiking", learning_rates=None, seed: int = 0,
+                 stepwise: bool = False, feedback_signal: str = "spikes", steady_test: bool = False):
         super().__init__(net)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+        if feedback_signal not in FEEDBACK_SIGNALS:
+            raise ValueError(f"unknown feedback_signal {feedback_signal!r}; choose one of {FEEDBACK_SIGNALS}")
         self.mode = mode
+        self.stepwise = stepwise
+        self.feedback_signal = feedback_signal
+        self.steady_test = steady_test
         self.learning_rates = check_learning_rates(net, learning_rates)
         self.seed = seed
         self.phase_rng = np.random.default_rng(seed)
@@ -572,9 +782,20 @@ class SegregatedDendrites(LearningRule):
         elif self.state.soma[0].shape[0] != x.shape[0]:
             self.state = self.state.resized(x.shape[0])
         n_forward, n_target = phase_lengths(self.phase_rng, 2, self.net.params)
-        forward = self.net.run_phase(self.state, x, n_forward, generator=self.generator)
-        target = self.net.run_phase(self.state, x, n_target, teaching, generator=self.generator)
+        forward = self.simulate(self.state, x, n_forward, generator=self.generator)
+        target = self.simulate(self.state, x, n_target, teaching, generator=self.generator)
+        if self.feedback_signal == "rates":  # the apical dendrites see the output rates, not spikes
+            forward, target = (dataclasses.replace(phase, apical=[phase.output_rate @ y.T for y in self.net.feedback])
+                               for phase in (forward, target))
         return forward, target
+
+    def simulate(self, state: NetworkState, x: torch.Tensor, n_steps: int, teaching=None, *, generator=None):
+        """One spiking phase: :func:`feedforward_phase` when g_a = 0, else (or if ``stepwise``) the
+        step-by-step :meth:`SegregatedNetwork.run_phase`; the two agree given the same random numbers."""
+        if self.net.params.g_a == 0 and not self.stepwise:
+            block = n_steps if n_steps <= LONGEST_BLOCK else TEST_BLOCK
+            return feedforward_phase(self.net, state, x, n_steps, teaching, generator=generator, block=block)
+        return self.net.run_phase(state, x, n_steps, teaching, generator=generator)
 
     @torch.no_grad()
     def compute_updates(self, x: torch.Tensor, y: torch.Tensor):
@@ -588,105 +809,15 @@ class SegregatedDendrites(LearningRule):
         """Mean output somatic voltage in a single forward phase (test_phase ms from rest when spiking)."""
         self.net.check_input(x)
         self.net.refresh_feedback()
-        if self.mode == "rate":
+        if self.mode == "rate" or self.steady_test:
             return self.net.steady_phase(x).soma[-1]
         p = self.net.params
-        state = NetworkState.at_rest(self.net, (x.shape[0],))
         generator = torch.Generator(device=x.device).manual_seed(self.seed + 1)
-        return self.net.run_phase(state, x, p.steps(p.test_phase), generator=generator).soma[-1]
-
-
-# ---------------------------------------------------------------------------
-# The same model, one example at a time
-# ---------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def one_example_phase(net, state, x, n_steps, teaching, generator):
-    """One phase for one example (1-D tensors), written as a plain loop over time and layers."""
-    p = net.params
-    settle = p.steps(p.settle)
-    soma_sum = [torch.zeros(k, dtype=x.dtype) for k in net.sizes[1:]]
-    apical_sum = [torch.zeros(k, dtype=x.dtype) for k in net.sizes[1:-1]]
-    input_sum = [torch.zeros(k, dtype=x.dtype) for k in net.sizes[:-1]]
-    rate_sum = torch.zeros(net.sizes[-1], dtype=x.dtype)
-    active, probability = input_spike_probabilities(p.phi_max * x, p)
-    out_psp = state.traces[-1].psp(p)
-    for step in range(n_steps):
-        input_spikes = torch.zeros_like(x)
-        input_spikes[sample_input_spikes(active, probability, generator)] = 1.0
-        state.input_trace.step(input_spikes, p)
-        s = state.input_trace.psp(p)
-        for l in range(net.n_layers):
-            if step >= settle:
-                input_sum[l] += s
-            basal = net.weights[l] @ s + net.biases[l]
-            if l < net.n_hidden:
-                apical = net.feedback[l] @ out_psp
-                state.soma[l] = soma_euler_step(state.soma[l], hidden_drives(basal, apical, p), p)
-            else:
-                state.soma[l] = soma_euler_step(state.soma[l], output_drives(basal, teaching, p), p)
-            rate = firing_rate(state.soma[l], p)
-            state.traces[l].step(sample_spikes(rate, p, generator), p)
-            s = state.traces[l].psp(p)
-            if step >= settle:
-                soma_sum[l] += state.soma[l]
-                if l < net.n_hidden:
-                    apical_sum[l] += apical
-        out_psp = s
-        if step >= settle:
-            rate_sum += rate
-    n = n_steps - settle
-    return [v / n for v in soma_sum], [v / n for v in apical_sum], [v / n for v in input_sum], rate_sum / n
-
-
-@torch.no_grad()
-def one_example_updates(net, state, x, label, n_forward, n_target, learning_rates, generator):
-    """Output loss and the update list [eta P dL/dW..., eta P dL/db...] for one example."""
-    p = net.params
-    teaching = torch.zeros(net.sizes[-1], dtype=x.dtype)
-    teaching[label] = 1.0
-    soma_f, apical_f, inputs_f, _ = one_example_phase(net, state, x, n_forward, None, generator)
-    _, apical_t, _, rate_t = one_example_phase(net, state, x, n_target, teaching, generator)
-    update_w, update_b = [], []
-    for l in range(net.n_layers):
-        v = soma_f[l]
-        slope = torch.sigmoid(v) * (1 - torch.sigmoid(v))
-        if l < net.n_hidden:
-            delta = -p.k_b * (torch.sigmoid(apical_t[l]) - torch.sigmoid(apical_f[l])) * p.phi_max * slope
-            scale = learning_rates[l] * p.P_hidden
-        else:
-            delta = -p.k_d * p.phi_max * (rate_t - p.phi_max * torch.sigmoid(v)) * slope
-            scale = learning_rates[l] * p.P_output
-        update_w.append(scale * torch.outer(delta, inputs_f[l]))
-        update_b.append(scale * delta)
-    loss = ((rate_t / p.phi_max - torch.sigmoid(soma_f[-1])) ** 2).sum()
-    return loss, update_w + update_b
-
-
-@torch.no_grad()
-def train_one_at_a_time(
-    net: SegregatedNetwork, x: torch.Tensor, y: torch.Tensor, *, learning_rates=None, seed: int = 0
-) -> float:
-    """The paper's online training, one example after another, in spiking mode; returns the mean loss.
-
-    The reference for :class:`SegregatedDendrites`: with the same seed, its update for
-    one example equals the batched rule's update for a batch of one.
-    """
-    net.check_input(x, y)
-    rates = check_learning_rates(net, learning_rates)
-    generator = torch.Generator().manual_seed(seed)
-    phase_rng = np.random.default_rng(seed)
-    state = NetworkState.at_rest(net)
-    total = 0.0
-    for i in range(len(x)):
-        net.refresh_feedback()
-        n_forward, n_target = phase_lengths(phase_rng, 2, net.params)
-        loss, updates = one_example_updates(net, state, x[i], int(y[i]), n_forward, n_target, rates, generator)
-        for param, update in zip(net.parameters(), updates):
-            param -= update
-        total += float(loss)
-    return total / max(len(x), 1)
+        outputs = []
+        for rows in x.split(TEST_ROWS):  # a few rows at a time: a block's tensors stay in the cache
+            state = NetworkState.at_rest(self.net, (rows.shape[0],))
+            outputs.append(self.simulate(state, rows, p.steps(p.test_phase), generator=generator).soma[-1])
+        return torch.cat(outputs)
 
 
 # ---------------------------------------------------------------------------
@@ -694,69 +825,45 @@ def train_one_at_a_time(
 # ---------------------------------------------------------------------------
 
 
-def train(
-    rule: SegregatedDendrites,
-    data,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float = 1.0,
-    seed: int = 0,
-    device=None,
-    progress: bool = True,
-    eval_batch_size: int = 1000,
-) -> History:
-    """Train like :func:`dendnotes.training.fit`, but test like the paper: per epoch,
-    the test error of a single forward phase, and the training error of the forward
-    phases seen during the epoch (evaluating all training images in spiking mode
-    would cost more than the training itself). Records ``test_loss``,
-    ``test_accuracy``, ``train_accuracy`` (epoch 0: untrained, no train accuracy yet),
-    ``hidden_angle_<l>`` (mean per-example angle to backprop over the epoch) and
-    ``seconds``; plain SGD with step ``lr`` times the rule's updates.
+class PaperEvaluation:
+    """Hooks for :func:`dendnotes.training.fit` that evaluate like the paper.
+
+    Per epoch: the test error of a single forward phase (``fit`` does that), the
+    training accuracy of the forward phases seen during the epoch (predicting every
+    training image again in spiking mode would cost more than the training itself),
+    ``hidden_angle_<l>``, the mean per-example angle between hidden layer l's update and
+    backprop's over the epoch (the paper's Figure 7), and ``seconds`` since the start.
+    ``angles[l]`` keeps hidden layer l's angle for every batch of the run (mean over the
+    batch's examples). Use as ``fit(rule, data, ..., **PaperEvaluation(rule).hooks())``.
     """
-    if epochs < 0 or batch_size < 1 or not lr > 0:
-        raise ValueError(f"need epochs >= 0, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
-    device = choose_device(device)
-    x_train, y_train, x_test, y_test = (t.to(device) for t in check_data(data))
-    rule.to(device)
-    params = rule.parameters()
-    order_generator = torch.Generator().manual_seed(seed)
-    history = History()
-    start = time.perf_counter()
 
-    def record(epoch: int, extra: dict) -> None:
-        test = evaluate(rule, x_test, y_test, batch_size=eval_batch_size)
-        history.log(epoch, {"test_loss": test["loss"], "test_accuracy": test["accuracy"], **extra,
-                            "seconds": time.perf_counter() - start})
+    def __init__(self, rule: SegregatedDendrites):
+        self.n_hidden = rule.net.n_hidden
+        self.start = time.perf_counter()
+        self.angles: list[list[float]] = [[] for _ in range(self.n_hidden)]
+        self.reset()
 
-    record(0, {})
-    n_batches = math.ceil(len(x_train) / batch_size)
-    bar = tqdm(total=epochs * n_batches, desc=rule.name, disable=not progress)
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(len(x_train), generator=order_generator).to(device)
-        correct, angle_sums = 0, [0.0] * rule.net.n_hidden
-        for b in range(n_batches):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            loss, updates = rule.compute_updates(x_train[idx], y_train[idx])
-            if not math.isfinite(float(loss)):
-                bar.close()
-                raise TrainingDivergedError(f"{rule.name} diverged at epoch {epoch}, batch {b + 1}: "
-                                            f"loss is {float(loss)}. Try a smaller learning rate (lr={lr}).")
-            with torch.no_grad():
-                for param, update in zip(params, updates):
-                    param -= lr * update
-            forward, target = rule.last_phases
-            correct += int((forward.soma[-1].argmax(dim=1) == y_train[idx]).sum())
-            for l, angles in enumerate(update_angles(rule.net, forward, target)):
-                angle_sums[l] += float(angles.sum())
-            bar.update()
-        extra = {"train_accuracy": correct / len(x_train)}
-        extra |= {f"hidden_angle_{l}": s / len(x_train) for l, s in enumerate(angle_sums)}
-        record(epoch, extra)
-        bar.set_postfix(test_error=f"{100 * (1 - history.final('test_accuracy')):.2f}%")
-    bar.close()
-    history.wall_time = time.perf_counter() - start
-    return history
+    def reset(self) -> None:
+        self.seen, self.correct, self.angle_sums = 0, 0, [0.0] * self.n_hidden
+
+    def on_batch_end(self, rule: SegregatedDendrites, y: torch.Tensor) -> None:
+        forward, target = rule.last_phases
+        self.seen += len(y)
+        self.correct += int((forward.soma[-1].argmax(dim=1) == y).sum())
+        for l, angles in enumerate(update_angles(rule.net, forward, target)):
+            self.angle_sums[l] += float(angles.sum())
+            self.angles[l].append(float(angles.mean()))
+
+    def on_epoch_end(self, epoch: int, rule: SegregatedDendrites) -> dict[str, float]:
+        values = {"seconds": time.perf_counter() - self.start}
+        if self.seen:
+            values["train_accuracy"] = self.correct / self.seen
+            values |= {f"hidden_angle_{l}": total / self.seen for l, total in enumerate(self.angle_sums)}
+        self.reset()
+        return values
+
+    def hooks(self) -> dict:
+        return {"on_batch_end": self.on_batch_end, "on_epoch_end": self.on_epoch_end, "evaluate_train": False}
 
 
 def run_paper_experiment(
@@ -767,8 +874,8 @@ def run_paper_experiment(
     mode: str = "spiking",
     feedback: str = "random",
     g_a: float = 0.0,
-    batch_size: int = 16,
-    lr: float = 2.0,
+    batch_size: int = 1,
+    lr: float = 1.0,
     learning_rates=None,
     device=None,
     seed: int = 0,
@@ -781,12 +888,14 @@ def run_paper_experiment(
 
     ``hidden`` = () for no hidden layer, (500,) or (500, 100) for the paper's networks;
     ``dataset`` "mnist" (downloaded on first use) or "fashion-mnist". Uses the GPU when
-    present (``device=None``). Training is minibatch: ``batch_size`` examples in
-    parallel, and a step of ``lr`` times the paper's per-example step, applied to the
-    batch-mean update. (Adding up the batch's updates, lr = batch_size, overshoots: the
-    paper's step is tuned for online learning, and B of them at once drive the output
-    neurons into the sigmoid's flat tail, where learning stops.) ``batch_size=1, lr=1``
-    is the paper's online procedure exactly. ``n_train`` / ``n_test`` use the first
+    present (``device=None``). The default, ``batch_size=1, lr=1``, is the paper's online
+    procedure: one image, two phases, one update (the fast path of
+    :func:`feedforward_phase` when g_a = 0). Minibatches are an option: ``batch_size``
+    examples in parallel, and a step of ``lr`` times the paper's per-example step,
+    applied to the batch-mean update. (Adding up the batch's updates, lr = batch_size,
+    overshoots: the paper's step is tuned for online learning, and B of them at once
+    drive the output neurons into the sigmoid's flat tail, where learning stops.)
+    ``n_train`` / ``n_test`` use the first
     images only (for timing runs). Returns a record of the configuration, the test
     error after every epoch and the timing, and also writes it as JSON to ``out`` if
     given. ``python -m dendnotes.reproduce guerguiev2017-<sizes>`` runs it and saves
@@ -801,8 +910,8 @@ def run_paper_experiment(
     device = choose_device(device)
     net = SegregatedNetwork(sizes, params=DendriteParams(g_a=g_a), feedback=feedback, seed=seed)
     rule = SegregatedDendrites(net, mode=mode, learning_rates=learning_rates, seed=seed)
-    history = train(rule, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
-                    seed=seed, device=device, progress=progress)
+    history = fit(rule, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
+                  seed=seed, device=device, progress=progress, **PaperEvaluation(rule).hooks())
     test_error = [100 * (1 - a) for a in history["test_accuracy"]]
     result = {
         "experiment": "Guerguiev, Lillicrap & Richards 2017, Figure 6",

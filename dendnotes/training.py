@@ -239,13 +239,19 @@ def fit(
     device: str | torch.device | None = "cpu",
     progress: bool = True,
     on_epoch_end: Callable[[int, LearningRule], dict[str, float] | None] | None = None,
+    on_batch_end: Callable[[LearningRule, torch.Tensor], None] | None = None,
+    evaluate_train: bool = True,
+    eval_batch_size: int = 1000,
 ) -> History:
     """Train ``rule`` for ``epochs`` passes over shuffled minibatches; return the history.
 
     Records train/test loss and accuracy after every epoch (and before the first),
-    plus whatever ``on_epoch_end(epoch, rule)`` returns. Raises
-    TrainingDivergedError as soon as a batch loss is NaN or infinite or more than
-    ``DIVERGENCE_FACTOR`` times its first value (or 1, if larger).
+    plus whatever ``on_epoch_end(epoch, rule)`` returns. ``on_batch_end(rule, y)``
+    runs after each step (``y``: the batch's labels), for metrics gathered during
+    training; ``evaluate_train=False`` skips the pass over the training set, where
+    predicting is expensive (spiking networks). Raises TrainingDivergedError as soon
+    as a batch loss is NaN or infinite or more than ``DIVERGENCE_FACTOR`` times its
+    first value (or 1, if larger).
     """
     check_fit_arguments(epochs, batch_size, lr, momentum, weight_decay, seed)
     device = choose_device(device)
@@ -258,8 +264,10 @@ def fit(
     history = History()
 
     def record(epoch: int) -> None:
-        values = {f"train_{k}": v for k, v in evaluate(rule, x_train, y_train).items()}
-        values |= {f"test_{k}": v for k, v in evaluate(rule, x_test, y_test).items()}
+        values = {}
+        if evaluate_train:
+            values |= {f"train_{k}": v for k, v in evaluate(rule, x_train, y_train, eval_batch_size).items()}
+        values |= {f"test_{k}": v for k, v in evaluate(rule, x_test, y_test, eval_batch_size).items()}
         if on_epoch_end is not None:
             values |= on_epoch_end(epoch, rule) or {}
         history.log(epoch, values)
@@ -287,6 +295,8 @@ def fit(
             for p, u in zip(params, updates, strict=True):
                 p.grad = u
             opt.step()
+            if on_batch_end is not None:
+                on_batch_end(rule, y_train[idx])
             bar.update()
         record(epoch)
         bar.set_postfix(test_acc=history.metrics.get("test_accuracy", [float("nan")])[-1])

@@ -21,15 +21,14 @@ from dendnotes.segregated_dendrites import (
     PAPER_LEARNING_RATES,
     PAPER_TEST_ERROR,
     NetworkState,
+    PaperEvaluation,
     SegregatedDendrites,
     SegregatedNetwork,
     backprop_deltas,
+    feedforward_phase,
     local_deltas,
-    one_example_updates,
     output_loss,
     run_paper_experiment,
-    train,
-    train_one_at_a_time,
     update_angles,
     weight_gradients,
 )
@@ -345,7 +344,11 @@ def test_spiking_training_reduces_the_loss():
     x, y = toy_data(60)
     data = (x.float(), y, x.float(), y)
     net = SegregatedNetwork([20, 30, 3], params=DendriteParams(test_phase=100.0), seed=9)
-    history = train(SegregatedDendrites(net, mode="spiking"), data, epochs=2, batch_size=4, lr=2.0, progress=False)
+    rule = SegregatedDendrites(net, mode="spiking")
+    evaluation = PaperEvaluation(rule)
+    history = fit(rule, data, epochs=2, batch_size=4, lr=2.0, progress=False, **evaluation.hooks())
+    assert len(evaluation.angles[0]) == 2 * 15
+    assert np.mean(evaluation.angles[0][15:]) == pytest.approx(history["hidden_angle_0"][-1])
     assert history["test_loss"][-1] < 0.5 * history["test_loss"][0]
     assert set(history.metrics) == {"test_loss", "test_accuracy", "train_accuracy", "hidden_angle_0", "seconds"}
 
@@ -364,32 +367,64 @@ def test_spiking_updates_agree_with_rate_mode_updates_on_average():
     assert min(cosine[0], cosine[2]) > 0.6, cosine  # hidden layer
 
 
-def test_batch_of_one_matches_the_one_example_at_a_time_reference():
-    """Same model, same random numbers: the batched rule with B = 1 gives the reference's update."""
-    x, y = toy_data(3)
-    net = SegregatedNetwork([20, 9, 5, 3], feedback="random", dtype=torch.float64, seed=10)
-    rule = SegregatedDendrites(net, mode="spiking", seed=3)
-    reference_state = NetworkState.at_rest(net)
-    generator = torch.Generator().manual_seed(3)
-    lengths = np.random.default_rng(3)
-    for i in range(3):  # state carries over from example to example in both
-        loss, updates = rule.compute_updates(x[i : i + 1], y[i : i + 1])
-        n_forward, n_target = phase_lengths(lengths, 2, net.params)
-        ref_loss, ref_updates = one_example_updates(net, reference_state, x[i], int(y[i]), n_forward, n_target,
-                                                    rule.learning_rates, generator)
+def copy_state(state: NetworkState) -> NetworkState:
+    return NetworkState(state.input_trace.copy(), [v.clone() for v in state.soma], [t.copy() for t in state.traces])
+
+
+def assert_same_averages(a, b, tol=1e-12):
+    for name in ("soma", "apical", "inputs"):
+        for u, v in zip(getattr(a, name), getattr(b, name), strict=True):
+            assert torch.allclose(u, v, rtol=0, atol=tol), name
+    assert torch.allclose(a.output_rate, b.output_rate, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize(
+    "sizes, batch, n_steps, block, teach",
+    [([20, 9, 3], 1, 57, 100, False), ([20, 9, 3], 1, 61, 100, True), ([20, 9, 5, 3], 1, 55, 100, True),
+     ([20, 9, 3], 4, 130, 40, True), ([20, 12, 4], 3, 500, 50, False)],  # the last: a 500 ms test phase
+)
+def test_feedforward_phase_equals_the_step_by_step_phase(sizes, batch, n_steps, block, teach):
+    """g_a = 0: the whole-phase computation gives run_phase's averages and state, same random numbers."""
+    net = SegregatedNetwork(sizes, dtype=torch.float64, seed=1)
+    x, y = toy_data(batch, n_in=sizes[0], n_classes=sizes[-1], seed=2)
+    teaching = net.teaching(y) if teach else None
+    state = NetworkState.at_rest(net, (batch,))
+    net.run_phase(state, x, 45, generator=torch.Generator().manual_seed(4))  # a state that is not at rest
+    fast_state = copy_state(state)
+    reference = net.run_phase(state, x, n_steps, teaching, generator=torch.Generator().manual_seed(5))
+    fast = feedforward_phase(net, fast_state, x, n_steps, teaching, generator=torch.Generator().manual_seed(5),
+                             block=block)
+    assert_same_averages(reference, fast)
+    for a, b in zip([state.input_trace, *state.traces], [fast_state.input_trace, *fast_state.traces]):
+        assert torch.allclose(a.long, b.long, atol=1e-12) and torch.allclose(a.short, b.short, atol=1e-12)
+    for a, b in zip(state.soma, fast_state.soma):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_fast_online_training_equals_the_step_by_step_reference():
+    """Online (one example, two phases, one update), state carried over: same updates, same test output."""
+    x, y = toy_data(4, n_in=20, n_classes=3)
+    rules = [SegregatedDendrites(SegregatedNetwork([20, 9, 5, 3], dtype=torch.float64, seed=10), seed=3,
+                                 stepwise=stepwise) for stepwise in (False, True)]
+    for i in range(4):
+        results = [rule.compute_updates(x[i : i + 1], y[i : i + 1]) for rule in rules]
+        (loss, updates), (ref_loss, ref_updates) = results
         assert float(loss) == pytest.approx(float(ref_loss), rel=1e-9)
         for a, b in zip(updates, ref_updates):
-            assert torch.allclose(a.reshape(b.shape), b, rtol=1e-8, atol=1e-12)
+            assert torch.allclose(a, b, rtol=1e-8, atol=1e-12)
         assert any(float(u.abs().max()) > 0 for u in updates)
+        for rule, (_, u) in zip(rules, results):
+            with torch.no_grad():
+                for param, update in zip(rule.parameters(), u):
+                    param -= update
+    test = [rule.predict(x) for rule in rules]  # 500 ms test phases
+    assert torch.allclose(test[0], test[1], atol=1e-10)
 
 
-def test_online_reference_training_applies_the_updates():
-    x, y = toy_data(4)
-    net = SegregatedNetwork([20, 6, 3], seed=11)
-    before = [p.detach().clone() for p in net.parameters()]
-    loss = train_one_at_a_time(net, x.float(), y, seed=0)
-    assert math.isfinite(loss)
-    assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+def test_feedforward_phase_refuses_apical_coupling():
+    net = SegregatedNetwork([20, 9, 3], params=DendriteParams(g_a=0.05), seed=0)
+    with pytest.raises(ValueError, match="g_a = 0"):
+        feedforward_phase(net, NetworkState.at_rest(net, (1,)), torch.rand(1, 20), 60)
 
 
 def test_batched_update_is_the_mean_of_per_example_updates_in_rate_mode():
@@ -426,3 +461,19 @@ def test_paper_experiment_runs_and_writes_its_record(tmp_path):
     assert record["paper_test_error_percent"] is None  # only MNIST has the paper's numbers
     assert result["path"] == str(out)
     assert PAPER_TEST_ERROR[(500,)] == 4.1
+
+
+def test_rate_feedback_and_readout_only_options():
+    x, y = toy_data(3)
+    net = SegregatedNetwork([20, 9, 3], dtype=torch.float64, seed=2)
+    rule = SegregatedDendrites(net, seed=1, feedback_signal="rates", learning_rates=(0.0, 0.21))
+    loss, updates = rule.compute_updates(x[:1], y[:1])
+    forward, target = rule.last_phases
+    for phase in (forward, target):  # the apical dendrites see the output rates
+        assert torch.allclose(phase.apical[0], phase.output_rate @ net.feedback[0].T)
+    assert float(updates[0].abs().max()) == 0 and float(updates[2].abs().max()) == 0  # hidden layer frozen
+    assert float(updates[1].abs().max()) > 0
+    with pytest.raises(ValueError, match="feedback_signal"):
+        SegregatedDendrites(net, feedback_signal="bursts")
+    steady = SegregatedDendrites(net, steady_test=True).predict(x)
+    assert torch.allclose(steady, net.steady_phase(x).soma[-1])
