@@ -388,8 +388,7 @@ def plateau_weight_change(function: Callable) -> Verdict:
     from .segregated_dendrites import SegregatedDendrites, SegregatedNetwork, local_deltas, weight_gradients
 
     exercise = "ex-segregated-hidden-update"
-    blocked = tuple((segregated_dendrites, name) for name in ("local_deltas", "weight_gradients", "backprop_deltas",
-                                                              "one_example_updates")) + (
+    blocked = tuple((segregated_dendrites, name) for name in ("local_deltas", "weight_gradients", "backprop_deltas")) + (
         (SegregatedDendrites, "compute_updates"),)
     for case, (batch, eta) in enumerate(((1, 0.21), (6, 0.3))):
         generator = torch.Generator().manual_seed(case)
