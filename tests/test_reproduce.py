@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 
@@ -52,6 +53,7 @@ def test_missing_experiment_name_is_a_usage_error():
 def small_grid(monkeypatch):
     monkeypatch.setattr(reproduce, "BENCHMARK_LR_GRID", (0.03, 0.3))
     monkeypatch.setattr(reproduce, "BENCHMARK_GRID_EPOCHS", 1)
+    monkeypatch.setattr(reproduce, "BENCHMARK_GRID_EXTENSIONS", 0)
     monkeypatch.setattr(reproduce, "_SELECTED", {})
 
 
@@ -117,6 +119,32 @@ def test_a_diverging_rate_is_recorded_and_skipped(monkeypatch):
     monkeypatch.setattr(reproduce, "BENCHMARK_LR_GRID", (0.1, 1e6))
     selection = reproduce.select_learning_rate("bp", reproduce.comparison_recipes()["bp"], "mnist-5k", "cpu")
     assert selection["validation_accuracy"]["1000000.0"] is None and selection["chosen_lr"] == 0.1
+
+
+def test_neighbouring_rates_follow_the_one_three_ten_series():
+    assert [reproduce.neighbouring_rate(0.003, -1), reproduce.neighbouring_rate(1.0, 1)] == [0.001, 3.0]
+    assert [reproduce.neighbouring_rate(0.3, 1), reproduce.neighbouring_rate(0.1, -1)] == [1.0, 0.03]
+    with pytest.raises(ValueError, match="1-3-10"):
+        reproduce.neighbouring_rate(0.5, 1)
+
+
+def test_the_grid_grows_past_an_end_until_the_best_rate_is_inside(monkeypatch):
+    small_grid(monkeypatch)
+    monkeypatch.setattr(reproduce, "BENCHMARK_LR_GRID", (0.3, 1.0))
+    monkeypatch.setattr(reproduce, "BENCHMARK_GRID_EXTENSIONS", 5)
+    tried = []
+
+    def fake_train(recipe, split, lr, epochs, seed, device, progress=True):
+        tried.append(lr)
+        if lr == 0.01:
+            raise reproduce.TrainingDivergedError("diverged on purpose")
+        return {"test_accuracy": [0.1, 1 - abs(math.log10(lr / 0.03))]}, None
+
+    monkeypatch.setattr(reproduce, "train_recipe", fake_train)
+    selection = reproduce.select_learning_rate("bp", reproduce.comparison_recipes()["bp"], "mnist-5k", "cpu")
+    assert tried == [0.3, 1.0, 0.1, 0.03, 0.01]
+    assert selection["grid"] == [0.01, 0.03, 0.1, 0.3, 1.0] and selection["base_grid"] == [0.3, 1.0]
+    assert selection["chosen_lr"] == 0.03 and selection["validation_accuracy"]["0.01"] is None
 
 
 def test_every_benchmark_rule_is_an_experiment_on_the_same_sizes():
