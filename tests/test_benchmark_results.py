@@ -54,3 +54,21 @@ def test_seed_band_draws_mean_and_band_and_checks_shapes():
     with pytest.raises(ValueError, match="curves must have shape"):
         plot_seed_band(ax, [0, 1], [[0.0, 1.0, 2.0]], color="C0", label="x")
     plt.close(fig)
+
+
+def test_time_to_target_uses_the_first_epoch_where_the_seed_mean_reaches_it():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rule_speed.py"
+    spec = importlib.util.spec_from_file_location("rule_speed", path)
+    rule_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rule_speed)
+    runs = [{"history": {"epochs": [0, 1, 2, 3], "metrics": {"test_accuracy": curve}}}
+            for curve in ([0.1, 0.7, 0.85, 0.9], [0.1, 0.8, 0.75, 0.9])]
+    assert rule_speed.epochs_to_target(runs, 0.8) == 2  # epoch 1: mean 0.75; epoch 2: 0.8
+    assert rule_speed.epochs_to_target(runs, 0.95) is None
+    rows = [{"experiment": "compare-x", "seconds_per_epoch": 3.0}, {"experiment": "compare-y", "seconds_per_epoch": 1.0}]
+    rule_speed.add_time_to_target(rows, {"compare-x": [{**runs[0], "epochs": 3}]}, 0.8)
+    assert rows[0]["epochs_to_target"] == 2 and rows[0]["seconds_to_target"] == 6.0 and rows[0]["seeds"] == 1
+    assert rows[1]["seconds_to_target"] is None and rows[1]["seeds"] == 0
