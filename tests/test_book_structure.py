@@ -282,6 +282,45 @@ def test_notebook_has_three_labelled_exercises(path):
     assert not unlabelled, f"{path.name}: exercises without :label: {unlabelled}"
 
 
+INSTRUCTORS = BOOK / "instructors.md"
+MARK = re.compile(r"^\*\*(★{1,3}) · (\d+(?:\.\d+)? (?:min|h))\*\*", re.M)
+
+
+def instructors_marks() -> dict[str, tuple[str, str]]:
+    """label -> (difficulty, time) from the table on the instructors' page."""
+    rows = re.finditer(
+        r"^\|\s*\d\s*\|\s*(ex-[\w-]+),[^|]*\|[^|]*\|\s*(★{1,3})\s*\|\s*([^|]+?)\s*\|",
+        INSTRUCTORS.read_text(encoding="utf-8"),
+        re.M,
+    )
+    return {m.group(1): (m.group(2), m.group(3)) for m in rows}
+
+
+@nb_param
+def test_every_exercise_carries_the_instructors_difficulty_and_time(path):
+    table = instructors_marks()
+    text = markdown(read_nb(path))
+    for name in ("exercise", "exercise-start"):
+        for title, body in directives(text, name):
+            label = option(body, "label")
+            assert label in table, f"{path.name}: {label!r} is missing from book/instructors.md"
+            mark = MARK.search(body)
+            assert mark, f"{path.name}: exercise {label!r} has no '**★★ · 30 min**' mark"
+            assert mark.groups() == table[label], (
+                f"{path.name}: {label!r} is marked {mark.groups()}, the instructors' page says {table[label]}"
+            )
+
+
+def test_instructors_page_lists_only_existing_exercises():
+    labels = {
+        option(body, "label")
+        for path in NOTEBOOKS
+        for name in ("exercise", "exercise-start")
+        for _, body in directives(markdown(read_nb(path)), name)
+    }
+    assert set(instructors_marks()) == labels
+
+
 @nb_param
 def test_notebook_solutions_are_dropdowns_of_known_exercises(path):
     text = markdown(read_nb(path))
