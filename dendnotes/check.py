@@ -381,7 +381,7 @@ def ep_symmetric_update(function: Callable) -> Verdict:
 
 def plateau_weight_change(function: Callable) -> Verdict:
     """Exercise ex-segregated-hidden-update: ``function(forward, target, params, eta)`` returns
-    the hidden layer's weight change -eta P^0 dL^0/dW^0, averaged over the batch, with
+    the hidden layer's weight change -eta gamma^0 dL^0/dW^0, averaged over the batch, with
     dL^0/dW^0 = -k_b (alpha^t - alpha^f) phi_max sigma'(V^0_f) s_f^T and alpha = sigma(apical).
     Compared with ``local_deltas`` and ``weight_gradients`` on spiking phases of small networks."""
     from . import segregated_dendrites
@@ -428,10 +428,10 @@ def plateau_weight_change(function: Callable) -> Verdict:
             got64 = got.detach().double()
             ratio = float(got64.norm() / expected.norm())
             cosine = float(torch.nn.functional.cosine_similarity(got64.flatten(), expected.flatten(), dim=0))
-            factors = {"the learning rate eta": eta, "the scale factor P^0 = params.P_hidden": p.P_hidden,
+            factors = {"the learning rate eta": eta, "the scale factor gamma^0 = params.P_hidden": p.P_hidden,
                        "k_b": p.k_b, "phi_max": p.phi_max}
             if cosine < -0.999:
-                fail(exercise, "the weight change has the wrong sign: return the change -eta P^0 dL^0/dW^0, "
+                fail(exercise, "the weight change has the wrong sign: return the change -eta gamma^0 dL^0/dW^0, "
                      "not the gradient, with the plateau difference alpha^t - alpha^f")
             if batch > 1 and cosine > 0.999 and abs(ratio / batch - 1) < 1e-6:
                 fail(exercise, f"{batch} times too large: average the examples' changes over the batch, don't sum them")

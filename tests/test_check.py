@@ -247,7 +247,7 @@ def hidden_change(forward, target, params, eta, *, plateau=torch.sigmoid, slope_
         (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, input_phase="target"), "phase's mean input"),
         (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, slope=False), "slope sigma'.* missing"),
         (lambda ref: lambda *a: -ref(*a), "wrong sign"),
-        (lambda ref: lambda *a: ref(*a) / a[2].P_hidden, r"P\^0 = params.P_hidden is missing"),
+        (lambda ref: lambda *a: ref(*a) / a[2].P_hidden, r"gamma\^0 = params.P_hidden is missing"),
         (lambda ref: lambda *a: ref(*a) / a[3], "learning rate eta is missing"),
         (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, reduce="sum"), "6 times too large"),
         (lambda ref: lambda *a: ref(*a).T, "transposed"),
