@@ -271,7 +271,7 @@ def test_burst_plasticity_reference_passes(burst_solutions):
 @pytest.mark.parametrize(
     "mistake, message",
     [
-        (lambda ref: lambda pre, e, b, p, eta: eta * b[:, None] * pre[None, :], "subtract Pbar"),
+        (lambda ref: lambda pre, e, b, p, eta: eta * b[:, None] * pre[None, :], "subtract pbar"),
         (lambda ref: lambda *a: -ref(*a), "wrong sign"),
         (lambda ref: lambda *a: ref(*a).T, "transposed"),
         (lambda ref: lambda pre, e, b, p, eta: ref(pre, e, b, p, 1.0), "constant factor"),
@@ -404,7 +404,7 @@ def p_bar_variant(*, read_after=False, decay=None, forget=True):
         (p_bar_variant(read_after=True), "before this step's spikes"),
         (p_bar_variant(forget=False), "never forget"),
         (p_bar_variant(decay=lambda tau: 1 - 1 / tau), "not 1 - dt/tau_avg"),
-        (lambda e, b, tau, p: b / e.clamp(min=1), r"Pbar \(case 0.*is wrong"),
+        (lambda e, b, tau, p: b / e.clamp(min=1), r"pbar \(case 0.*is wrong"),
         (lambda e, b, tau, p: p_bar_variant()(e, b, tau, p).T, "transposed"),
         (check.reference_p_bar, "calls the package's own"),  # it runs the package's traces
         (not_implemented, "not implemented yet"),
