@@ -311,6 +311,41 @@ def test_every_exercise_carries_the_instructors_difficulty_and_time(path):
             )
 
 
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+# Symbols the notation page retired, per chapter (book/notation.md): a regex for each old
+# reading, matched against the chapter's markdown maths only.
+RETIRED_SYMBOLS = {
+    "01_credit_assignment": {"P for the number of weights (K)": r"(?<![\\\w])P(?![\w])"},
+    "02_backprop": {"U for the gradient matrix (G)": r"(?<![\\\w])U(?![\w])"},
+    "03_feedback_alignment": {"B_l for DFA's feedback (D_l)": r"(?<![\\\w])B_l(?![\w+{])"},
+    "04_equilibrium_propagation": {
+        "t for the target (the one-hot y)": r"(?<![\\\w])t(?![\w])",
+        "J for the loss (L)": r"(?<![\\\w])J(?![\w])",
+    },
+    "05_segregated_dendrites": {
+        "Y for feedback (B)": r"(?<![\\\w])Y(?![\w])",
+        "P^l for the scale factors (gamma)": r"(?<![\\\w])P\^",
+        "L^l for the local losses (calligraphic L)": r"(?<![\\\w{])L\^",
+        "E_E, E_I for reversal potentials (V_E, V_I)": r"(?<![\\\w])E_[EI]",
+    },
+    "06_bursts": {
+        "Y for feedback (B)": r"(?<![\\\w])Y(?![\w])",
+        "E, P for event trains and burst probability (calligraphic E, p)": r"(?<![\\\w{])[EP](?![\w])",
+        "e_l, c_l for event rates and biases": r"(?<![\\\w])[ec]_[lL{]",
+    },
+    "07_comparison": {"B_l for DFA's feedback (D_l)": r"(?<![\\\w])B_l(?![\w+{])"},
+}
+
+
+@pytest.mark.parametrize("chapter", sorted(RETIRED_SYMBOLS))
+def test_chapters_use_the_notation_page_symbols(chapter):
+    text = markdown(read_nb(BOOK / f"{chapter}.ipynb"))
+    maths = [m.group(0) for m in MATH.finditer(text)]
+    for meaning, pattern in RETIRED_SYMBOLS[chapter].items():
+        found = [m for m in maths if re.search(pattern, m)]
+        assert not found, f"{chapter}: {meaning} is retired (book/notation.md), still in {found[:3]}"
+
+
 def test_instructors_page_lists_only_existing_exercises():
     labels = {
         option(body, "label")
