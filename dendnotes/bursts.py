@@ -7,8 +7,8 @@ pyramidal neuron's spike train as two interleaved streams:
 * a **burst** is marked by a second spike within ``burst_window`` (16 ms) of the
   previous one; further spikes of the same burst add nothing.
 
-A population's event rate E(t), burst rate B(t) and burst probability P = B/E
-can then carry two different signals: E the input to the somata (bottom-up), P
+A population's event rate E(t), burst rate B(t) and burst probability p = B/E
+can then carry two different signals: E the input to the somata (bottom-up), p
 the input to the apical dendrites (top-down).
 
 Neuron model (a simplification of the papers' adaptive two-compartment neurons,
@@ -34,14 +34,14 @@ burst (event rate); facilitating synapses mostly transmit the later spikes
 
 Burst-dependent plasticity (Payeur et al. 2021):
 
-    dw_ij/dt = eta [B_i(t) - Pbar_i(t) E_i(t)] Etilde_j(t)
+    dw_ij/dt = eta [B_i(t) - pbar_i(t) E_i(t)] Etilde_j(t)
 
-with B_i, E_i the postsynaptic burst and event trains, Pbar_i a running average of
+with B_i, E_i the postsynaptic burst and event trains, pbar_i a running average of
 the neuron's burst probability (ratio of exponential traces of its bursts and
 events, time constant ``tau_avg``) and Etilde_j the presynaptic event trace
 (time constant ``tau_pre``). Bursts potentiate, events depress in proportion to
-the expected burst fraction, so on average dw ~ (P - Pbar) E Etilde: no change
-while P stays at its running average, potentiation when the dendrite raises it.
+the expected burst fraction, so on average dw ~ (p - pbar) E Etilde: no change
+while p stays at its running average, potentiation when the dendrite raises it.
 
 Everything works on batched tensors (..., neurons). The two-population circuit of
 Payeur et al.'s Fig. 3 (events up through depressing synapses, bursts down through
@@ -253,7 +253,7 @@ def exponential_filter(trains: torch.Tensor, tau: float, dt: float = 1.0) -> tor
 
 def population_rates(events: torch.Tensor, bursts: torch.Tensor, tau: float = 20.0, dt: float = 1.0):
     """Event rate E(t) and burst rate B(t) in Hz (mean over the last axis, smoothed with ``tau``)
-    and burst probability P(t) = B/E (0 where E = 0)."""
+    and burst probability p(t) = B/E (0 where E = 0)."""
     check_trains(events, bursts)
     e = 1e3 * exponential_filter(events.float().mean(dim=-1), tau, dt)
     b = 1e3 * exponential_filter(bursts.float().mean(dim=-1), tau, dt)
@@ -459,7 +459,7 @@ def burst_dependent_update(
     pre_trace: torch.Tensor, post_events: torch.Tensor, post_bursts: torch.Tensor, p_bar: torch.Tensor,
     eta: float,
 ) -> torch.Tensor:
-    """One step of dw_ij = eta [B_i - Pbar_i E_i] Etilde_j, summed over leading batch axes.
+    """One step of dw_ij = eta [B_i - pbar_i E_i] Etilde_j, summed over leading batch axes.
 
     pre_trace (..., n_pre); post_events, post_bursts, p_bar (..., n_post).
     Returns dW of shape (n_post, n_pre).
@@ -492,9 +492,9 @@ class BurstDependentPlasticity:
 
     ``pre_trace``: presynaptic events, time constant ``tau_pre``. ``event_trace``,
     ``burst_trace``: postsynaptic events and bursts, time constant ``tau_avg``; their
-    ratio is the running burst probability Pbar. A burst is known only at its second
+    ratio is the running burst probability pbar. A burst is known only at its second
     spike, some steps after its event; it enters the burst trace discounted by those
-    steps (``burst_age``), as if counted at its event, which keeps Pbar unbiased when
+    steps (``burst_age``), as if counted at its event, which keeps pbar unbiased when
     tau_avg is not much longer than the burst delay. Traces start at burst probability
     ``p_init`` and event rate ``rate_init`` (Hz).
 
@@ -548,7 +548,7 @@ class XORConfig:
 
     The defaults follow the authors' XOR code (apayeur/spikingburstprop, sim_xor.cpp)
     where our simplified neurons allow: 500 neurons per population, examples of 8 s
-    whose last 10% has the teacher and plasticity on, Pbar averaged over 2 s, output
+    whose last 10% has the teacher and plasticity on, pbar averaged over 2 s, output
     rates of 2 Hz (XOR = 0) and 10 Hz (XOR = 1), their homeostasis keeping event rates
     in that range, input -> hidden learning twice as fast as hidden -> output, biases
     fixed. Drives, initial weights, the feedback gain and ``p_reference`` are ours.
@@ -561,7 +561,7 @@ class XORConfig:
     n_per_population: int = 500
     example_duration: float = 8000.0
     learning_fraction: float = 0.1
-    tau_avg: float = 2000.0  # running averages: Pbar and the event-rate estimates
+    tau_avg: float = 2000.0  # running averages: pbar and the event-rate estimates
     tau_pre: float = 100.0  # presynaptic event trace
     eta: float = 0.0024  # hidden -> output learning rate, per ms of learning and per trial
     hidden_learning: float = 2.0  # input -> hidden learning rate, relative to eta (authors' code: 2)
@@ -600,7 +600,7 @@ class XORConfig:
 
 
 # The notebook's version: 50 neurons per population, time step 5 ms, examples of 500 ms
-# (Pbar over 150 ms), 8 parallel trials of each pattern and 100 presentations, eta x trials
+# (pbar over 150 ms), 8 parallel trials of each pattern and 100 presentations, eta x trials
 # x learning time x presentations = 0.02 x 8 x 100 ms x 100, 1.7 times the paper-scale run's
 # 0.0024 x 1 x 800 ms x 500. Two settings differ from the authors' XOR run: somatic biases
 # learn (bias_eta 5; the authors' code has bias plasticity but keeps it off), and the
@@ -848,7 +848,7 @@ def run_xor_experiment(
 ) -> dict:
     """Train the spiking XOR circuit; defaults are Payeur et al.'s (500 neurons per
     population, 2,000 examples of 8 s, i.e. 500 presentations of the four patterns side
-    by side, Pbar over a quarter of an example), at our 1 ms step (the authors' Auryn
+    by side, pbar over a quarter of an example), at our 1 ms step (the authors' Auryn
     simulation used 0.1 ms). ``config`` overrides the
     other settings: ``run_xor_experiment(config=FAST_XOR, n_examples=4 * FAST_XOR_PRESENTATIONS)``
     is the notebook's run (seconds). The paper-scale run is 4 million time steps, about

@@ -381,7 +381,7 @@ def ep_symmetric_update(function: Callable) -> Verdict:
 
 def plateau_weight_change(function: Callable) -> Verdict:
     """Exercise ex-segregated-hidden-update: ``function(forward, target, params, eta)`` returns
-    the hidden layer's weight change -eta P^0 dL^0/dW^0, averaged over the batch, with
+    the hidden layer's weight change -eta gamma^0 dL^0/dW^0, averaged over the batch, with
     dL^0/dW^0 = -k_b (alpha^t - alpha^f) phi_max sigma'(V^0_f) s_f^T and alpha = sigma(apical).
     Compared with ``local_deltas`` and ``weight_gradients`` on spiking phases of small networks."""
     from . import segregated_dendrites
@@ -428,10 +428,10 @@ def plateau_weight_change(function: Callable) -> Verdict:
             got64 = got.detach().double()
             ratio = float(got64.norm() / expected.norm())
             cosine = float(torch.nn.functional.cosine_similarity(got64.flatten(), expected.flatten(), dim=0))
-            factors = {"the learning rate eta": eta, "the scale factor P^0 = params.P_hidden": p.P_hidden,
+            factors = {"the learning rate eta": eta, "the scale factor gamma^0 = params.P_hidden": p.P_hidden,
                        "k_b": p.k_b, "phi_max": p.phi_max}
             if cosine < -0.999:
-                fail(exercise, "the weight change has the wrong sign: return the change -eta P^0 dL^0/dW^0, "
+                fail(exercise, "the weight change has the wrong sign: return the change -eta gamma^0 dL^0/dW^0, "
                      "not the gradient, with the plateau difference alpha^t - alpha^f")
             if batch > 1 and cosine > 0.999 and abs(ratio / batch - 1) < 1e-6:
                 fail(exercise, f"{batch} times too large: average the examples' changes over the batch, don't sum them")
@@ -444,7 +444,7 @@ def plateau_weight_change(function: Callable) -> Verdict:
 
 
 def burst_plasticity_step(function: Callable) -> Verdict:
-    """Exercise ex-bursts-rule: one step of dW_ij = eta [B_i - Pbar_i E_i] Etilde_j (Payeur et al. 2021).
+    """Exercise ex-bursts-rule: one step of dW_ij = eta [B_i - pbar_i E_i] Etilde_j (Payeur et al. 2021).
 
     The student's ``function(pre_trace, post_events, post_bursts, p_bar, eta)`` gets one time
     step's tensors, pre_trace (n_pre,) and the others (n_post,), and returns dW (n_post, n_pre).
@@ -467,7 +467,7 @@ def burst_plasticity_step(function: Callable) -> Verdict:
         if isinstance(got, torch.Tensor) and got.shape == expected.shape:
             no_depression = burst_dependent_update(pre, events, bursts, torch.zeros_like(p_bar), eta)
             if torch.allclose(got.float(), no_depression) and not torch.allclose(expected, no_depression):
-                fail(exercise, "only bursts change the weight: subtract Pbar * E, the depression on every event")
+                fail(exercise, "only bursts change the weight: subtract pbar * E, the depression on every event")
         compare(exercise, f"dW (case {case + 1}: {n_post} post, {n_pre} pre neurons)", got, expected, rtol=1e-5)
     return Verdict(exercise, "your update matches burst_dependent_update on four random time steps")
 
@@ -482,7 +482,7 @@ def spike_trains(seed: int, n_steps: int = 600, n: int = 4) -> tuple[torch.Tenso
 
 
 def reference_p_bar(events: torch.Tensor, bursts: torch.Tensor, tau_avg: float, p_init: float) -> torch.Tensor:
-    """Pbar at every step from the package's traces (one expected event to start with)."""
+    """pbar at every step from the package's traces (one expected event to start with)."""
     from .bursts import BurstDependentPlasticity
 
     traces = BurstDependentPlasticity((), 1, events.shape[1], eta=0.0, tau_pre=1.0, tau_avg=tau_avg,
@@ -497,7 +497,7 @@ def reference_p_bar(events: torch.Tensor, bursts: torch.Tensor, tau_avg: float, 
 def running_p_bar(function: Callable) -> Verdict:
     """Exercise ex-bursts-pbar: ``function(post_events, post_bursts, tau_avg, p_init)`` gets
     (T, n) event and burst trains (1-ms steps, each burst counted at its event) and returns
-    the running burst probability Pbar (T, n) of Payeur et al. (2021): the ratio of two
+    the running burst probability pbar (T, n) of Payeur et al. (2021): the ratio of two
     exponential traces (time constant tau_avg) of bursts and of events, both starting at one
     expected event (burst trace p_init, event trace 1), read *before* each step's spikes enter.
     Compared with ``BurstDependentPlasticity``'s traces, which are blocked meanwhile.
@@ -527,7 +527,7 @@ def running_p_bar(function: Callable) -> Verdict:
             euler.append(b_euler / e_euler)
             e_euler, b_euler = (1 - 1 / tau_avg) * e_euler + e, (1 - 1 / tau_avg) * b_euler + b
         mistakes = {
-            "read Pbar before this step's spikes enter the traces: at step t the rule weighs an event "
+            "read pbar before this step's spikes enter the traces: at step t the rule weighs an event "
             "against the bursts seen so far": torch.stack(after),
             "the traces never forget: multiply both by exp(-dt/tau_avg) every step": torch.stack(no_decay),
             "decay the traces by exp(-dt/tau_avg), the exact decay of an exponential trace over one step, "
@@ -536,7 +536,7 @@ def running_p_bar(function: Callable) -> Verdict:
         for message, wrong in mistakes.items():
             if matches(got, wrong, rtol=1e-4):
                 fail(exercise, message)
-        compare(exercise, f"Pbar (case {case}: tau_avg = {tau_avg:g} ms, p_init = {p_init})", got, expected,
+        compare(exercise, f"pbar (case {case}: tau_avg = {tau_avg:g} ms, p_init = {p_init})", got, expected,
                 rtol=1e-4)
     return Verdict(exercise, "your running burst probability matches the package's traces, and follows the burst "
                    "probability when it jumps from 0.2 to 0.6")

@@ -105,12 +105,12 @@ class DendriteParams:
 
     @property
     def P_hidden(self) -> float:
-        """Hidden-layer error scaling factor P^0 = 20 / phi_max."""
+        """Hidden-layer error scaling factor gamma^0 = 20 / phi_max (the paper's P^0)."""
         return 20.0 / self.phi_max
 
     @property
     def P_output(self) -> float:
-        """Output-layer error scaling factor P^1 = 20 / phi_max^2."""
+        """Output-layer error scaling factor gamma^1 = 20 / phi_max^2 (the paper's P^1)."""
         return 20.0 / self.phi_max**2
 
     def steps(self, duration: float) -> int:

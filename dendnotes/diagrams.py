@@ -25,9 +25,8 @@ LOCAL = "#2e8b57"  # local or learned quantities
 GREY = "#7f7f7f"
 FILL = "#f4f4f4"
 
-# Chapter 6's symbols as the chapter writes them today (book/notation.md plans calligraphic
-# E and B and a lower-case p): change them here when the chapter is renamed.
-EVENTS, BURSTS, BURST_PROBABILITY = "E", "B", "P"
+# Chapter 6's symbols, as on book/notation.md: event and burst trains, burst probability.
+EVENTS, BURSTS, BURST_PROBABILITY = r"\mathcal{E}", r"\mathcal{B}", "p"
 
 
 def canvas(width: float, height: float, xlim: tuple[float, float], ylim: tuple[float, float], ncols: int = 1,
@@ -193,11 +192,11 @@ def feedback_wiring() -> Figure:
 
 
 def energy_phases() -> Figure:
-    """Chapter 4: the free phase settles to s^0, the nudged phase (output pulled towards the target t)
+    """Chapter 4: the free phase settles to s^0, the nudged phase (output pulled towards the target y)
     to s^beta; the update contrasts the two."""
     fig = plt.figure(figsize=(11.0, 3.8))
     grid = fig.add_gridspec(1, 3, width_ratios=[1.0, 1.0, 1.25], wspace=0.05)
-    titles = ("free phase: $x$ clamped, relax", r"nudged: output pulled to $t$")
+    titles = ("free phase: $x$ clamped, relax", r"nudged: output pulled to $\mathbf{y}$")
     for panel, title in enumerate(titles):
         ax = fig.add_subplot(grid[0, panel])
         ax.set_xlim(-1.6, 2.4)
@@ -214,7 +213,7 @@ def energy_phases() -> Figure:
             arrow(ax, (-0.15, y0 + 0.32), (-0.15, y1 - 0.32), style="<|-|>", label=f"$W_{l}$",
                   label_offset=(-0.5, 0))
         if panel == 1:
-            box(ax, (1.6, 2.8), "$t$", width=0.6, height=0.6, color=FEEDBACK, fill="#fbeae8")
+            box(ax, (1.6, 2.8), r"$\mathbf{y}$", width=0.6, height=0.6, color=FEEDBACK, fill="#fbeae8")
             arrow(ax, (1.28, 2.8), (0.58, 2.8), color=FEEDBACK, label=r"$\beta$", label_offset=(0, 0.3))
         ax.text(0.3, 3.65, title, ha="center", fontsize=10)
     ax = fig.add_subplot(grid[0, 2])
@@ -361,8 +360,8 @@ def xor_circuit() -> Figure:
     arrow(ax, (9.75, 0.4), (9.3, 0.4), color=FEEDBACK)
     ax.text(5.0, -2.1, "events carry the input forward (depressing synapses); the output's bursts, "
             "net of its events, reach the hidden\ndendrites through fixed feedback and steer "
-            f"burst-dependent plasticity $\\Delta W \\propto ({BURSTS} - \\bar {BURST_PROBABILITY} {EVENTS})"
-            f"\\,\\tilde {EVENTS}_{{\\mathrm{{pre}}}}$",
+            f"burst-dependent plasticity $\\Delta W \\propto ({BURSTS} - \\bar{{{BURST_PROBABILITY}}}\\,{EVENTS})"
+            f"\\,\\tilde{{{EVENTS}}}_{{\\mathrm{{pre}}}}$",
             ha="center", fontsize=9.5)
     ax.text(0.8, 2.55, "0/1 patterns", ha="center", fontsize=9, color=GREY)
     return fig

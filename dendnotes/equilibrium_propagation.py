@@ -9,9 +9,9 @@ output) and has, with rho(s) = clip(s, 0, 1) and W_l of shape (n_l, n_{l-1}),
 
 Relaxation lowers F: every layer at once takes s_l <- clip(s_l - eps dF/ds_l, 0, 1).
 The free phase (beta = 0) settles at s^0, the prediction; the nudged phase starts there
-and settles at s^beta, pulled a little towards the target. With J = C(s^0),
+and settles at s^beta, pulled a little towards the target. With L = C(s^0),
 
-    dJ/dtheta = lim_{beta -> 0} (1/beta) [dE/dtheta(s^beta) - dE/dtheta(s^0)],
+    dL/dtheta = lim_{beta -> 0} (1/beta) [dE/dtheta(s^beta) - dE/dtheta(s^0)],
     dE/dW_l = -rho(s_l) rho(s_{l-1})^T,       dE/db_l = -rho(s_l),
 
 so the update dW_l ~ (1/beta)[rho(s_l^beta) rho(s_{l-1}^beta)^T - rho(s_l^0) rho(s_{l-1}^0)^T]

@@ -1,8 +1,8 @@
 """Deep learning with segregated dendrites (Guerguiev, Lillicrap & Richards 2017, eLife 6:e22901).
 
 Hidden neurons have a basal dendrite (feedforward input, V^b = W s + b), an apical
-dendrite (feedback from the output layer, V^a = Y s^out) and a soma; output neurons
-have a dendrite and a soma that teaching conductances can push to E_E = 8 or E_I = -8
+dendrite (feedback from the output layer, V^a = B s^out) and a soma; output neurons
+have a dendrite and a soma that teaching conductances can push to V_E = 8 or V_I = -8
 (neuron dynamics: :mod:`dendnotes.compartments`). Every training example is shown in
 a forward phase and then a target phase, each 50 ms plus a Wald(2, 1) extra; averages
 start after a settle time of 30 ms. The hidden neurons' plateau potentials are
@@ -13,8 +13,8 @@ alpha = sigma(mean apical voltage) at the end of each phase, and the local rules
     hidden:  dL^0/dW^0 ~ -k_b (alpha^t - alpha^f) phi_max sigma'(V_f) s_f^T,
              (target phi^0* = phi^0_f + alpha^t - alpha^f, L^0 ~ ||alpha^t - alpha^f||^2),
 
-with W <- W - eta P dL/dW at the end of the target phase (bars: averages over the
-phase after settling; s_f the mean filtered presynaptic spike train). Y is fixed and
+with W <- W - eta gamma dL/dW at the end of the target phase (bars: averages over the
+phase after settling; s_f the mean filtered presynaptic spike train). B is fixed and
 random ("random"), W^T of the layer above ("symmetric") or 80 % zero with the rest
 multiplied by 5 ("sparse"); with two hidden layers both get feedback from the output.
 
@@ -29,8 +29,8 @@ and :func:`feedforward_phase` computes each layer's whole phase at once; the
 step-by-step :meth:`SegregatedNetwork.run_phase` is the reference (and the simulation
 for g_a > 0): fed the same random numbers, the two agree to floating-point rounding.
 
-Batching is an option: ``compute_updates(x, y)`` simulates the B examples of a batch
-in parallel, as (B, n) tensors with one set of weights, and returns the mean of their B
+Batching is an option: ``compute_updates(x, y)`` simulates the N examples of a batch
+in parallel, as (N, n) tensors with one set of weights, and returns the mean of their N
 updates, minibatch training. Each row of the batch carries its simulation state over to
 the next batch, as the paper's single network carries its state from one example to
 the next. All rows of a batch share one forward-phase and one target-phase length (two
@@ -105,9 +105,9 @@ class SegregatedNetwork(torch.nn.Module):
 
     ``sizes`` = [n_input, n_hidden..., n_output]; ``weights[l]`` (n_{l+1}, n_l) and
     ``biases[l]`` are the basal synapses, ``feedback[l]`` (n_hidden_l, n_output) the
-    apical synapses Y of hidden layer l. Initial weights are uniform with the spread
+    apical synapses B of hidden layer l. Initial weights are uniform with the spread
     that gives dendritic voltages of mean 3 and s.d. 6 (:func:`initial_weight_moments`;
-    the paper: "voltages between -6 and 12"), biases 0.8. Y of a hidden layer is drawn
+    the paper: "voltages between -6 and 12"), biases 0.8. B of a hidden layer is drawn
     like the feedforward weights leaving that layer (as in the authors' code), which
     keeps apical voltages within the sigmoid's linear range.
     """
@@ -183,7 +183,7 @@ class SegregatedNetwork(torch.nn.Module):
                 raise ValueError(f"labels must lie in 0..{self.sizes[-1] - 1}")
 
     def teaching(self, y: torch.Tensor) -> torch.Tensor:
-        """Teaching conductances g_E as a one-hot (B, n_out) tensor; g_I = 1 - g_E."""
+        """Teaching conductances g_E as a one-hot (N, n_out) tensor; g_I = 1 - g_E."""
         return torch.nn.functional.one_hot(y, self.sizes[-1]).to(self.weights[0].dtype)
 
     def loss(self, output: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -394,7 +394,7 @@ def record_example(
 
 @dataclass
 class PhaseAverages:
-    """Averages over one phase after settling, every tensor (B, n).
+    """Averages over one phase after settling, every tensor (N, n).
 
     ``soma[l]``: somatic voltage of layer l (hidden layers, then output);
     ``apical[l]``: apical voltage of hidden layer l; ``inputs[l]``: filtered spike train
@@ -628,7 +628,7 @@ def feedforward_phase(
 
 
 def local_deltas(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAverages) -> list[torch.Tensor]:
-    """dL^l/db^l per example, (B, n_l) for every layer (hidden first): the paper's Equations 28 and 33.
+    """dL^l/db^l per example, (N, n_l) for every layer (hidden first): the paper's Equations 28 and 33.
 
     output:  -k_d phi_max (phi_t - phi_max sigma(V_f)) sigma'(V_f)
     hidden:  -k_b (alpha^t - alpha^f) phi_max sigma'(V_f),  alpha = sigma(mean apical voltage).
@@ -721,10 +721,10 @@ def check_learning_rates(net: SegregatedNetwork, learning_rates) -> tuple[float,
 class SegregatedDendrites(LearningRule):
     """The paper's local learning rules, for examples simulated in parallel.
 
-    ``compute_updates`` returns eta_l P_l dL^l/dW^l averaged over the batch, i.e. the
+    ``compute_updates`` returns eta_l gamma_l dL^l/dW^l averaged over the batch, i.e. the
     paper's per-example step; train with ``fit(..., lr=...)`` where ``lr`` multiplies it
     (lr = 1: the paper's step size applied to the batch mean; up to about 3 is stable,
-    the batch sum, lr = B, is not). ``learning_rates``
+    the batch sum, lr = N, is not). ``learning_rates``
     defaults to the paper's etas; a learning rate of 0 freezes a layer (0 for the hidden
     layer: the readout-only control). ``feedback_signal="rates"`` feeds the apical
     dendrites the output layer's mean rates instead of its filtered spike trains (the
@@ -764,7 +764,7 @@ class SegregatedDendrites(LearningRule):
         return self
 
     def scales(self) -> list[float]:
-        """eta_l P_l for every layer: P^0 for hidden layers, P^1 for the output layer."""
+        """eta_l gamma_l for every layer: gamma^0 (P_hidden) for hidden layers, gamma^1 (P_output) for the output."""
         p = self.net.params
         return [eta * (p.P_output if l == self.net.n_layers - 1 else p.P_hidden)
                 for l, eta in enumerate(self.learning_rates)]
@@ -893,7 +893,7 @@ def run_paper_experiment(
     :func:`feedforward_phase` when g_a = 0). Minibatches are an option: ``batch_size``
     examples in parallel, and a step of ``lr`` times the paper's per-example step,
     applied to the batch-mean update. (Adding up the batch's updates, lr = batch_size,
-    overshoots: the paper's step is tuned for online learning, and B of them at once
+    overshoots: the paper's step is tuned for online learning, and N of them at once
     drive the output neurons into the sigmoid's flat tail, where learning stops.)
     ``n_train`` / ``n_test`` use the first
     images only (for timing runs). Returns a record of the configuration, the test

@@ -282,6 +282,80 @@ def test_notebook_has_three_labelled_exercises(path):
     assert not unlabelled, f"{path.name}: exercises without :label: {unlabelled}"
 
 
+INSTRUCTORS = BOOK / "instructors.md"
+MARK = re.compile(r"^\*\*(★{1,3}) · (\d+(?:\.\d+)? (?:min|h))\*\*", re.M)
+
+
+def instructors_marks() -> dict[str, tuple[str, str]]:
+    """label -> (difficulty, time) from the table on the instructors' page."""
+    rows = re.finditer(
+        r"^\|\s*\d\s*\|\s*(ex-[\w-]+),[^|]*\|[^|]*\|\s*(★{1,3})\s*\|\s*([^|]+?)\s*\|",
+        INSTRUCTORS.read_text(encoding="utf-8"),
+        re.M,
+    )
+    return {m.group(1): (m.group(2), m.group(3)) for m in rows}
+
+
+@nb_param
+def test_every_exercise_carries_the_instructors_difficulty_and_time(path):
+    table = instructors_marks()
+    text = markdown(read_nb(path))
+    for name in ("exercise", "exercise-start"):
+        for title, body in directives(text, name):
+            label = option(body, "label")
+            assert label in table, f"{path.name}: {label!r} is missing from book/instructors.md"
+            mark = MARK.search(body)
+            assert mark, f"{path.name}: exercise {label!r} has no '**★★ · 30 min**' mark"
+            assert mark.groups() == table[label], (
+                f"{path.name}: {label!r} is marked {mark.groups()}, the instructors' page says {table[label]}"
+            )
+
+
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+# Symbols the notation page retired, per chapter (book/notation.md): a regex for each old
+# reading, matched against the chapter's markdown maths only.
+RETIRED_SYMBOLS = {
+    "01_credit_assignment": {"P for the number of weights (K)": r"(?<![\\\w])P(?![\w])"},
+    "02_backprop": {"U for the gradient matrix (G)": r"(?<![\\\w])U(?![\w])"},
+    "03_feedback_alignment": {"B_l for DFA's feedback (D_l)": r"(?<![\\\w])B_l(?![\w+{])"},
+    "04_equilibrium_propagation": {
+        "t for the target (the one-hot y)": r"(?<![\\\w])t(?![\w])",
+        "J for the loss (L)": r"(?<![\\\w])J(?![\w])",
+    },
+    "05_segregated_dendrites": {
+        "Y for feedback (B)": r"(?<![\\\w])Y(?![\w])",
+        "P^l for the scale factors (gamma)": r"(?<![\\\w])P\^",
+        "L^l for the local losses (calligraphic L)": r"(?<![\\\w{])L\^",
+        "E_E, E_I for reversal potentials (V_E, V_I)": r"(?<![\\\w])E_[EI]",
+    },
+    "06_bursts": {
+        "Y for feedback (B)": r"(?<![\\\w])Y(?![\w])",
+        "E, P for event trains and burst probability (calligraphic E, p)": r"(?<![\\\w{])[EP](?![\w])",
+        "e_l, c_l for event rates and biases": r"(?<![\\\w])[ec]_[lL{]",
+    },
+    "07_comparison": {"B_l for DFA's feedback (D_l)": r"(?<![\\\w])B_l(?![\w+{])"},
+}
+
+
+@pytest.mark.parametrize("chapter", sorted(RETIRED_SYMBOLS))
+def test_chapters_use_the_notation_page_symbols(chapter):
+    text = markdown(read_nb(BOOK / f"{chapter}.ipynb"))
+    maths = [m.group(0) for m in MATH.finditer(text)]
+    for meaning, pattern in RETIRED_SYMBOLS[chapter].items():
+        found = [m for m in maths if re.search(pattern, m)]
+        assert not found, f"{chapter}: {meaning} is retired (book/notation.md), still in {found[:3]}"
+
+
+def test_instructors_page_lists_only_existing_exercises():
+    labels = {
+        option(body, "label")
+        for path in NOTEBOOKS
+        for name in ("exercise", "exercise-start")
+        for _, body in directives(markdown(read_nb(path)), name)
+    }
+    assert set(instructors_marks()) == labels
+
+
 @nb_param
 def test_notebook_solutions_are_dropdowns_of_known_exercises(path):
     text = markdown(read_nb(path))

@@ -247,7 +247,7 @@ def hidden_change(forward, target, params, eta, *, plateau=torch.sigmoid, slope_
         (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, input_phase="target"), "phase's mean input"),
         (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, slope=False), "slope sigma'.* missing"),
         (lambda ref: lambda *a: -ref(*a), "wrong sign"),
-        (lambda ref: lambda *a: ref(*a) / a[2].P_hidden, r"P\^0 = params.P_hidden is missing"),
+        (lambda ref: lambda *a: ref(*a) / a[2].P_hidden, r"gamma\^0 = params.P_hidden is missing"),
         (lambda ref: lambda *a: ref(*a) / a[3], "learning rate eta is missing"),
         (lambda ref: lambda f, t, p, eta: hidden_change(f, t, p, eta, reduce="sum"), "6 times too large"),
         (lambda ref: lambda *a: ref(*a).T, "transposed"),
@@ -271,7 +271,7 @@ def test_burst_plasticity_reference_passes(burst_solutions):
 @pytest.mark.parametrize(
     "mistake, message",
     [
-        (lambda ref: lambda pre, e, b, p, eta: eta * b[:, None] * pre[None, :], "subtract Pbar"),
+        (lambda ref: lambda pre, e, b, p, eta: eta * b[:, None] * pre[None, :], "subtract pbar"),
         (lambda ref: lambda *a: -ref(*a), "wrong sign"),
         (lambda ref: lambda *a: ref(*a).T, "transposed"),
         (lambda ref: lambda pre, e, b, p, eta: ref(pre, e, b, p, 1.0), "constant factor"),
@@ -404,7 +404,7 @@ def p_bar_variant(*, read_after=False, decay=None, forget=True):
         (p_bar_variant(read_after=True), "before this step's spikes"),
         (p_bar_variant(forget=False), "never forget"),
         (p_bar_variant(decay=lambda tau: 1 - 1 / tau), "not 1 - dt/tau_avg"),
-        (lambda e, b, tau, p: b / e.clamp(min=1), r"Pbar \(case 0.*is wrong"),
+        (lambda e, b, tau, p: b / e.clamp(min=1), r"pbar \(case 0.*is wrong"),
         (lambda e, b, tau, p: p_bar_variant()(e, b, tau, p).T, "transposed"),
         (check.reference_p_bar, "calls the package's own"),  # it runs the package's traces
         (not_implemented, "not implemented yet"),
