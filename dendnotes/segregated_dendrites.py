@@ -19,7 +19,8 @@ random ("random"), W^T of the layer above ("symmetric") or 80 % zero with the re
 multiplied by 5 ("sparse"); with two hidden layers both get feedback from the output.
 
 Two modes. ``"spiking"`` simulates the paper's model step by step (dt = 1 ms) with
-Poisson spikes. ``"rate"`` replaces every phase by its steady state, rates instead of
+Poisson spikes (uniform random numbers from a seeded numpy ``Generator``; a
+``torch.Generator`` works too). ``"rate"`` replaces every phase by its steady state, rates instead of
 spikes: the limit the paper's derivations assume (long phases, E[s] = phi), close to
 the "non-spiking" mode of the authors' code, at the cost of one pass per phase.
 
