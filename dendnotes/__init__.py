@@ -2,8 +2,8 @@
 
 One module per topic; every chapter imports from here rather than re-implementing.
 
-Thread policy (the one place it is set): importing ``dendnotes`` runs torch on
-``DENDNOTES_THREADS`` threads, 1 by default. The book's networks are small, so
+Thread policy (the one place it is set): importing ``dendnotes`` runs torch, and
+numpy's BLAS, on ``DENDNOTES_THREADS`` threads, 1 by default. The book's networks are small, so
 one thread is as fast as several on an idle CPU and many times faster on a busy
 one; set ``DENDNOTES_THREADS`` (e.g. to the number of cores) for large runs.
 """
@@ -29,6 +29,11 @@ def _apply_thread_policy() -> None:
     if threads < 1:
         raise ValueError(f"DENDNOTES_THREADS must be a positive integer, got {value!r}")
     _torch.set_num_threads(threads)
+    try:  # numpy's BLAS (threadpoolctl comes with scikit-learn)
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(threads, user_api="blas")
 
 
 _apply_thread_policy()

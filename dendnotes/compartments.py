@@ -132,24 +132,40 @@ def psp_kernel(t: torch.Tensor, tau_s: float = 3.0, tau_L: float = 10.0) -> torc
     return torch.where(t > 0, value, torch.zeros_like(value))
 
 
-@dataclass
 class PSPTrace:
     """Two exponential traces whose difference is a spike train filtered by kappa.
 
     Each trace follows u <- a (u + x) with a = exp(-dt / tau), so after the step that
     adds spikes x_n, ``psp()`` = sum over spikes at steps m <= n of kappa((n - m + 1) dt):
-    a spike counts from the step it is emitted, with kappa(dt).
+    a spike counts from the step it is emitted, with kappa(dt). The two are stored
+    stacked, ``both`` = [long, short] of shape (2, ...); ``long`` and ``short`` are views.
     """
 
-    long: torch.Tensor
-    short: torch.Tensor
+    def __init__(self, long: torch.Tensor, short: torch.Tensor):
+        self.both = torch.stack([long, short])
+
+    @classmethod
+    def stacked(cls, both: torch.Tensor) -> "PSPTrace":
+        """The traces from ``both`` = [long, short] (used as is, not copied)."""
+        trace = cls.__new__(cls)
+        trace.both = both
+        return trace
 
     @classmethod
     def zeros(cls, shape, *, dtype=None, device=None) -> "PSPTrace":
-        return cls(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device))
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        return cls.stacked(torch.zeros((2, *shape), dtype=dtype, device=device))
+
+    @property
+    def long(self) -> torch.Tensor:
+        return self.both[0]
+
+    @property
+    def short(self) -> torch.Tensor:
+        return self.both[1]
 
     def copy(self) -> "PSPTrace":
-        return PSPTrace(self.long.clone(), self.short.clone())
+        return PSPTrace.stacked(self.both.clone())
 
     def step(self, spikes: torch.Tensor, params: DendriteParams) -> None:
         """Add this step's spikes (or expected spike counts) and decay both traces by one step."""
@@ -241,9 +257,30 @@ def firing_rate(v: torch.Tensor, params: DendriteParams) -> torch.Tensor:
     return params.phi_max * torch.sigmoid(v)
 
 
-def sample_spikes(rate: torch.Tensor, params: DendriteParams, generator: torch.Generator | None) -> torch.Tensor:
+Generator = np.random.Generator | torch.Generator | None
+
+
+def uniforms(shape, generator: Generator, *, dtype: torch.dtype, device=None) -> torch.Tensor:
+    """Uniform random numbers in [0, 1) of ``shape``, from ``generator``.
+
+    A numpy ``np.random.Generator`` (what the package uses: on a CPU it draws float32
+    numbers about twice as fast as torch) or a ``torch.Generator`` (``None``: torch's
+    global one). Drawn in pieces or all at once, a generator gives the same numbers in
+    the same order, which lets the whole-phase and the step-by-step simulations share them.
+    """
+    if isinstance(generator, np.random.Generator):
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"a numpy generator draws float32 or float64, not {dtype}")
+        values = generator.random(shape, dtype=np.float32 if dtype == torch.float32 else np.float64)
+        return torch.from_numpy(values).to(device) if device is not None else torch.from_numpy(values)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a numpy or torch Generator, got {type(generator).__name__}")
+    return torch.rand(shape, generator=generator, dtype=dtype, device=device)
+
+
+def sample_spikes(rate: torch.Tensor, params: DendriteParams, generator: Generator) -> torch.Tensor:
     """Poisson spiking in discrete time: 1.0 (a spike) with probability rate * dt, else 0.0."""
-    uniform = torch.rand(rate.shape, generator=generator, dtype=rate.dtype, device=rate.device)
+    uniform = uniforms(rate.shape, generator, dtype=rate.dtype, device=rate.device)
     return (uniform < rate * params.dt).to(rate.dtype)
 
 
@@ -254,9 +291,9 @@ def input_spike_probabilities(rate: torch.Tensor, params: DendriteParams) -> tup
     return active, flat[active] * params.dt
 
 
-def sample_input_spikes(active: torch.Tensor, probability: torch.Tensor, generator: torch.Generator | None):
+def sample_input_spikes(active: torch.Tensor, probability: torch.Tensor, generator: Generator):
     """Flat indices of the active inputs that spike this step: one uniform draw per active input."""
-    uniform = torch.rand(probability.shape, generator=generator, dtype=probability.dtype, device=probability.device)
+    uniform = uniforms(probability.shape, generator, dtype=probability.dtype, device=probability.device)
     return active[uniform < probability]
 
 

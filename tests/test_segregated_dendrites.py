@@ -16,6 +16,7 @@ from dendnotes.compartments import (
     psp_kernel,
     soma_euler_step,
     soma_steady_state,
+    uniforms,
 )
 from dendnotes.segregated_dendrites import (
     PAPER_LEARNING_RATES,
@@ -419,6 +420,25 @@ def test_fast_online_training_equals_the_step_by_step_reference():
                     param -= update
     test = [rule.predict(x) for rule in rules]  # 500 ms test phases
     assert torch.allclose(test[0], test[1], atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_uniforms_are_the_same_drawn_in_pieces_or_at_once(dtype):
+    """What lets the step-by-step and the whole-phase simulations share their random numbers."""
+    whole = uniforms((6, 7), np.random.default_rng(3), dtype=dtype)
+    rng = np.random.default_rng(3)
+    pieces = torch.cat([uniforms((n,), rng, dtype=dtype) for n in (3, 4, 2, 5, 7, 7, 7, 7)])
+    assert whole.dtype == dtype and torch.equal(whole.flatten(), pieces)
+    with pytest.raises(ValueError, match="generator"):
+        uniforms((2,), 7, dtype=dtype)
+
+
+def test_weights_are_stored_column_by_column_and_updates_keep_it():
+    net = SegregatedNetwork([20, 9, 3], seed=0)
+    assert all(w.T.is_contiguous() for w in net.weights)
+    x, y = toy_data(2, n_in=20)
+    _, updates = SegregatedDendrites(net, seed=0).compute_updates(x[:1].float(), y[:1])
+    assert all(u.stride() == w.stride() for u, w in zip(updates, net.weights))
 
 
 def test_feedforward_phase_refuses_apical_coupling():
