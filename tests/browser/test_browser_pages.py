@@ -235,14 +235,18 @@ el => Array.from(el.querySelectorAll('img, .widget-html-content'))
 
 
 def move_control(control):
-    """Move a control one step: a slider's handle right by one key press, else the next button."""
+    """Move a control one step: a slider's handle by one key press (right, or left at the
+    end), else click a button that is not the selected one."""
     handle = control.locator(".noUi-handle")
     if handle.count():
-        handle.first.focus()
-        handle.first.press("ArrowRight")
+        handle = handle.first
+        handle.focus()
+        before = handle.get_attribute("aria-valuenow")
+        handle.press("ArrowRight")
+        if handle.get_attribute("aria-valuenow") == before:
+            handle.press("ArrowLeft")
         return
-    buttons = control.locator("button")
-    buttons.nth(1).click()
+    control.locator("button:not(.mod-active)").first.click()
 
 
 @pytest.mark.parametrize("docname", EXPLORER_PAGES)
