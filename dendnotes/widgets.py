@@ -63,10 +63,12 @@ def _control(name: str, values: Sequence) -> widgets.Widget:
     if len(set(labels)) != len(labels):
         raise ValueError(f"values of {name!r} must have distinct labels, got {labels}")
     numeric = all(isinstance(v, Number) and not isinstance(v, bool) for v in values)
-    style = {"description_width": "initial"}
     if numeric:
-        return widgets.SelectionSlider(options=labels, description=name, style=style, continuous_update=True)
-    return widgets.ToggleButtons(options=labels, description=name, style=style)
+        return widgets.SelectionSlider(options=labels, description=name, style={"description_width": "initial"},
+                                       continuous_update=True)
+    # Buttons as wide as their labels, so that many options fit on one line.
+    return widgets.ToggleButtons(options=labels, description=name,
+                                 style={"description_width": "initial", "button_width": "auto"})
 
 
 def precomputed_explorer(render: Callable, *, initial: dict | None = None, **grid: Sequence) -> widgets.VBox:
