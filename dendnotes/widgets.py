@@ -63,29 +63,42 @@ def _control(name: str, values: Sequence) -> widgets.Widget:
     if len(set(labels)) != len(labels):
         raise ValueError(f"values of {name!r} must have distinct labels, got {labels}")
     numeric = all(isinstance(v, Number) and not isinstance(v, bool) for v in values)
-    style = {"description_width": "initial"}
     if numeric:
-        return widgets.SelectionSlider(options=labels, description=name, style=style, continuous_update=True)
-    return widgets.ToggleButtons(options=labels, description=name, style=style)
+        return widgets.SelectionSlider(options=labels, description=name, style={"description_width": "initial"},
+                                       continuous_update=True)
+    # Buttons as wide as their labels, so that many options fit on one line.
+    return widgets.ToggleButtons(options=labels, description=name,
+                                 style={"description_width": "initial", "button_width": "auto"})
 
 
-def precomputed_explorer(render: Callable, **grid: Sequence) -> widgets.VBox:
+def precomputed_explorer(render: Callable, *, initial: dict | None = None, **grid: Sequence) -> widgets.VBox:
     """Controls over ``grid`` (name -> values) and the views ``render(**setting)`` made for every setting.
 
     ``render`` gets one value per name and returns text (HTML), a matplotlib Figure, or a
-    tuple of them. The controls start at each list's first value.
+    tuple of them. The controls start at each list's first value, or at the value that
+    ``initial`` (name -> value) gives (so a slider can keep its values in order and still
+    start in the middle). ``initial`` is therefore not available as a control's name.
     """
     if not grid:
         raise ValueError("precomputed_explorer needs at least one control, e.g. width=[4, 16, 64]")
     for name, values in grid.items():
         if len(values) < 2:
             raise ValueError(f"control {name!r} needs at least two values, got {list(values)}")
+    start = {name: 0 for name in grid}
+    for name, value in (initial or {}).items():
+        if name not in grid:
+            raise ValueError(f"initial value for {name!r}, which is not a control; controls: {list(grid)}")
+        if value not in list(grid[name]):
+            raise ValueError(f"initial value {value!r} of {name!r} is not one of its values {list(grid[name])}")
+        start[name] = list(grid[name]).index(value)
     n_views = 1
     for values in grid.values():
         n_views *= len(values)
     if n_views > MAX_VIEWS:
         raise ValueError(f"{n_views} settings to precompute; keep the grid at most {MAX_VIEWS} (each is a PNG in the page)")
     controls = {name: _control(name, values) for name, values in grid.items()}
+    for name, control in controls.items():
+        control.index = start[name]
     names = list(grid)
     views = {combo: _view(render(**dict(zip(names, combo)))) for combo in itertools.product(*grid.values())}
 
@@ -94,7 +107,7 @@ def precomputed_explorer(render: Callable, **grid: Sequence) -> widgets.VBox:
         if level == len(names):
             return views[prefix]
         values = grid[names[level]]
-        shown = widgets.Stack([stack(level + 1, prefix + (v,)) for v in values], selected_index=0)
+        shown = widgets.Stack([stack(level + 1, prefix + (v,)) for v in values], selected_index=start[names[level]])
         widgets.jslink((controls[names[level]], "index"), (shown, "selected_index"))
         return shown
 

@@ -7,6 +7,8 @@
 #   bash scripts/test.sh                      # everything
 #   bash scripts/test.sh -k 02_backprop       # extra arguments go to pytest
 #   bash scripts/test.sh -x -q                # stop at the first failure
+#   DENDNOTES_SKIP_NOTEBOOKS=1 bash scripts/test.sh   # unit tests only (CI runs the
+#       notebooks from the installed wheel instead: scripts/test_fresh_install.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,8 +17,14 @@ VENV="${DENDNOTES_VENV:-$ROOT/.venv}"
 
 bash "$ROOT/scripts/setup.sh"
 
+TARGETS=(tests book)
+if [ -n "${DENDNOTES_SKIP_NOTEBOOKS:-}" ]; then
+    echo "[test] DENDNOTES_SKIP_NOTEBOOKS is set: unit tests only, no notebook from book/"
+    TARGETS=(tests)
+fi
+
 set +e
-"$VENV/bin/python" -m pytest tests book \
+"$VENV/bin/python" -m pytest "${TARGETS[@]}" \
     --nbval-lax --nbval-cell-timeout=300 \
     --ignore=tests/browser \
     "$@"

@@ -11,8 +11,15 @@
 #       # offline: the new environment borrows its dependencies from .venv
 #       # (DENDNOTES_VENV), so only the wheel and its data are tested
 #
+# Dependencies come from pip's configured index (and pip's cache), plus the
+# PyTorch CPU index (DENDNOTES_TORCH_INDEX; empty for none) when it can be
+# reached: CPU torch, not the default Linux wheel with gigabytes of CUDA.
+# Each chapter runs in its own pytest process with a new kernel of the new
+# environment (--nbval-current-env), from its own empty folder.
+#
 # Slow (every notebook again, plus installing torch): not part of
-# scripts/test.sh; the GitHub workflow runs it as its own job.
+# scripts/test.sh.  CI (.ci/run) runs the notebooks this way instead of from
+# the checkout; the GitHub workflow runs it as its own job.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +27,9 @@ VENV="${DENDNOTES_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] && [ -n "${DENDNOTES_FRESH_OFFLINE:-}" ] && PY="$VENV/bin/python"
 say() { printf '[fresh-install] %s\n' "$*"; }
+# pip's notes about index folders this machine lacks are noise, not errors.
+quiet_pip() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; return "${PIPESTATUS[0]}"; }
+begin=$(date +%s)
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dendnotes-fresh.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -31,9 +41,9 @@ cp -r "$ROOT/dendnotes" "$ROOT/results" "$WORK/source/"
 mkdir -p "$WORK/source/benchmarks" && cp -r "$ROOT/benchmarks/results" "$WORK/source/benchmarks/"
 say "building the wheel"
 if [ -n "${DENDNOTES_FRESH_OFFLINE:-}" ]; then
-    "$PY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$WORK/source"
+    quiet_pip "$PY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$WORK/source"
 else
-    "$PY" -m pip wheel --quiet --no-deps -w "$WORK/dist" "$WORK/source"
+    quiet_pip "$PY" -m pip wheel --quiet --no-deps -w "$WORK/dist" "$WORK/source"
 fi
 WHEEL="$(ls "$WORK"/dist/dendnotes-*.whl)"
 
@@ -47,10 +57,16 @@ if [ -n "${DENDNOTES_FRESH_OFFLINE:-}" ]; then
     # A plain path line: .pth files there (the checkout's editable install) are not read.
     "$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > "$SITE/borrowed.pth"
 else
-    say "installing $(basename "$WHEEL") with its dependencies (CPU torch) and nbval"
-    "$FRESH" -m pip install --quiet --upgrade pip
-    "$FRESH" -m pip install --quiet --extra-index-url https://download.pytorch.org/whl/cpu "$WHEEL" nbval
+    TORCH_INDEX="${DENDNOTES_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+    if [ -n "$TORCH_INDEX" ] && ! "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)' \
+            "$TORCH_INDEX" >/dev/null 2>&1; then
+        say "the PyTorch CPU index $TORCH_INDEX cannot be reached: torch comes from pip's configured index"
+        TORCH_INDEX=""
+    fi
+    say "installing $(basename "$WHEEL") with its dependencies and nbval${TORCH_INDEX:+ (torch from $TORCH_INDEX)}"
+    quiet_pip "$FRESH" -m pip install --quiet ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} "$WHEEL" nbval
 fi
+say "environment ready after $(( $(date +%s) - begin )) s"
 
 # 3. Each chapter alone, from an empty folder: no checkout, no results/ next to it.
 CHAPTERS=("$@")
@@ -65,7 +81,7 @@ for chapter in "${CHAPTERS[@]}"; do
     say "$chapter"
     start=$(date +%s)
     if (cd "$run" && env -u PYTHONPATH "$FRESH" -m pytest -q -p no:cacheprovider --nbval-lax \
-            --nbval-cell-timeout=300 "$chapter.ipynb"); then
+            --nbval-current-env --nbval-cell-timeout=300 "$chapter.ipynb"); then
         say "$chapter passed in $(( $(date +%s) - start )) s"
     else
         failed+=("$chapter")
@@ -75,4 +91,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
     echo "[fresh-install] FAILED: ${failed[*]}" >&2
     exit 1
 fi
-say "all ${#CHAPTERS[@]} chapters passed from the wheel in a new environment"
+say "all ${#CHAPTERS[@]} chapters passed from the wheel in a new environment ($(( $(date +%s) - begin )) s in all)"

@@ -2,7 +2,7 @@
 chapters read, and imports from a temporary folder in a fresh virtual environment.
 
 (The full check, every chapter run under nbval from a wheel in a new environment, is
-scripts/test_fresh_install.sh: too slow for this suite; CI runs it as its own job.)
+scripts/test_fresh_install.sh: too slow for this suite; .ci/run and the GitHub workflow run it.)
 """
 
 from __future__ import annotations

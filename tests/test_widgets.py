@@ -56,6 +56,26 @@ def test_explorer_switches_view_when_the_control_moves():
     assert shown.children[shown.selected_index].children[0].value == "sigma 1.0"
 
 
+def test_explorer_starts_at_the_initial_values():
+    explorer = precomputed_explorer(lambda width, rule: f"{rule} {width}", width=[4, 16, 64], rule=["FA", "BP"],
+                                    initial={"width": 16})
+    width, rule, shown = explorer.children
+    assert (width.index, rule.index) == (1, 0)  # the slider keeps its order and starts in the middle
+    assert shown.selected_index == 1
+    inner = shown.children[shown.selected_index]
+    assert inner.selected_index == 0
+    assert inner.children[inner.selected_index].children[0].value == "FA 16"
+
+
+@pytest.mark.parametrize("initial, message", [
+    ({"depth": 2}, "not a control"),
+    ({"width": 5}, "not one of its values"),
+])
+def test_explorer_rejects_bad_initial_values(initial, message):
+    with pytest.raises(ValueError, match=message):
+        precomputed_explorer(lambda width: "x", width=[4, 16], initial=initial)
+
+
 def test_figure_png_is_white_and_closes_the_figure():
     fig, _ = plt.subplots()
     png = figure_png(fig)

@@ -58,3 +58,15 @@ def test_pages_setting_is_documented():
     """The one repository setting a maintainer must flip is named in the workflow and the README."""
     assert "Source: \"GitHub Actions\"" in WORKFLOW.read_text()
     assert "GitHub Actions" in (ROOT / "README.md").read_text()
+
+
+def test_ci_runs_unit_tests_every_chapter_from_the_wheel_and_the_browser_check():
+    """.ci/run: unit tests, then every chapter from the installed wheel (instead of from the
+    checkout: the book build runs them there), then the build and the browser check."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    steps = ("DENDNOTES_SKIP_NOTEBOOKS=1 bash scripts/test.sh", "bash scripts/test_fresh_install.sh",
+             "bash scripts/browser_test.sh")
+    assert all(step in ci for step in steps), steps
+    order = [ci.index(step) for step in steps]
+    assert order == sorted(order)
+    assert "DENDNOTES_SKIP_NOTEBOOKS" in (ROOT / "scripts" / "test.sh").read_text()
