@@ -891,8 +891,9 @@ def run_xor_experiment(
     by side, Pbar over a quarter of an example), at our 1 ms step (the authors' Auryn
     simulation used 0.1 ms). ``config`` overrides the
     other settings: ``run_xor_experiment(config=FAST_XOR, n_examples=4 * FAST_XOR_PRESENTATIONS)``
-    is the notebook's run (seconds). The paper-scale run is 4 million time steps, about
-    2 hours on one CPU core; it uses the GPU when there is one (``device=None``).
+    is the notebook's run (seconds). The paper-scale run is 4 million time steps: on a CPU
+    it uses the compiled engine (about 20 minutes of one idle core; see
+    benchmarks/results/bursts_xor_speed.md), else the reference step on the GPU.
 
     Returns the output event rates per pattern (Hz) before and after learning, the rates
     measured in the prediction part of every presentation, their cost (:func:`xor_cost`)
@@ -904,7 +905,8 @@ def run_xor_experiment(
     if n_examples < 4:
         raise ValueError("n_examples must be at least 4 (one presentation of each pattern)")
     device = choose_device(device)
-    net = SpikingXOR(config, seed=seed, device=device)
+    engine = "compiled" if torch.device(device).type == "cpu" and config.bias_eta == 0 else "reference"
+    net = SpikingXOR(config, seed=seed, device=device, engine=engine)
     before = net.test()
     rates, costs = [], []
     for _ in tqdm(range(n_examples // 4), desc="spiking XOR", disable=not progress):

@@ -128,7 +128,7 @@ def _neurons(t, b, n, uniforms, v_soma, v_dend, since_event, countdown, events, 
         if countdown[b, i] > 0:
             countdown[b, i] -= 1
         event = False
-        if since_event[b, i] >= refractory_steps:
+        if since_event[b, i] >= refractory_steps and u < f32(max_event_probability):  # else no event: skip exp
             q = f32(max_event_probability) * (f32(1.0) / (f32(1.0) + np.exp(-v_soma[b, i])))
             if u < q:
                 event = True
