@@ -49,8 +49,8 @@ def ms_per_step(engine: str, predict_ms: float, learn_ms: float, repeats: int) -
 def compile_seconds() -> float:
     """Wall time of a fresh process that compiles the kernel into an empty cache and runs one step,
     minus that of the same process once the cache is warm."""
-    code = ("from dendnotes.bursts import SpikingXOR, XORConfig, FAST_XOR; import torch; "
-            "SpikingXOR(FAST_XOR, engine='compiled').run(10.0, teacher=torch.zeros(4))")
+    code = ("from dendnotes.bursts import SpikingXOR, XORConfig; import torch; "
+            "SpikingXOR(XORConfig(n_per_population=10), engine='compiled').run(10.0, teacher=torch.zeros(4))")
     times = []
     with tempfile.TemporaryDirectory() as cache:
         for _ in range(2):
