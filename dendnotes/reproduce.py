@@ -319,11 +319,13 @@ def spiking_xor_runner(variant: str):
         start = time.perf_counter()
         result = bursts.run_xor_experiment(n_examples=epochs, config=config, seed=seed, device=device)
         history = History()
-        # rates[k] were measured at the start of presentation k + 1, after 4 k training examples
+        # rates[k] were measured at the start of presentation k + 1, after 4 k training examples;
+        # each example logs the latest measurement (one history entry per example, as results require)
         measured = [result["before"], *result["rates"][1:], result["after"]]
-        for presentation, rates in enumerate(measured):
+        for example in range(epochs + 1):
+            rates = measured[example // 4]
             values = {f"rate_{k:02b}": r for k, r in enumerate(rates.tolist())}
-            history.log(4 * presentation, {**values, "test_accuracy": xor_accuracy(rates, config)})
+            history.log(example, {**values, "test_accuracy": xor_accuracy(rates, config)})
         history.wall_time = time.perf_counter() - start
         settings = {k: v for k, v in asdict(config).items() if k != "params"}
         return history_result(history, rule=f"burst-dependent plasticity ({variant})", **settings,

@@ -347,3 +347,20 @@ def test_xor_accuracy_counts_patterns_on_the_right_side():
     config = XORConfig()
     assert xor_accuracy(torch.tensor([2.0, 10.0, 10.0, 2.0]), config) == 1.0
     assert xor_accuracy(torch.tensor([2.0, 10.0, 2.0, 10.0]), config) == 0.5
+
+
+def test_compiled_xor_engine_matches_the_reference_step_by_step():
+    config = replace(SMALL, trials=2, eta=0.05, homeostasis=1.0, bias_eta=0.0, params=BurstNeuronParams(dt=1.0))
+    nets = [SpikingXOR(config, seed=3, copies=2, engine=engine) for engine in ("reference", "compiled")]
+    rates = [[net.run(150.0), net.run(100.0, teacher=torch.full((2, 4), 2.0)), net.run(100.0)] for net in nets]
+    for reference, compiled in zip(*rates):
+        assert torch.equal(reference, compiled)  # the same spikes ...
+    reference, compiled = nets
+    assert torch.equal(reference.events, compiled.events) and torch.equal(reference.bursts, compiled.bursts)
+    assert not torch.equal(reference.w1, SpikingXOR(config, seed=3, copies=2).w1)  # ... after learning
+    for name in ("w1", "w2"):  # and the same weights, up to rounding
+        assert torch.allclose(getattr(reference, name), getattr(compiled, name), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError):
+        SpikingXOR(replace(config, bias_eta=1.0), engine="compiled")
+    with pytest.raises(ValueError):
+        SpikingXOR(config, engine="numba")
