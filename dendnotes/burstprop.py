@@ -68,7 +68,7 @@ AUTHORS_MNIST_SCRIPT = dict(hidden=(500, 500, 500), batch_size=32, momentum=0.8,
 PAPER_BATCH_SIZE = AUTHORS_MNIST_SCRIPT["batch_size"]
 PAPER_RECURRENT_LR = AUTHORS_MNIST_SCRIPT["recurrent_lr"]
 PAPER_RECURRENT_RANGE = AUTHORS_MNIST_SCRIPT["recurrent_range"]
-HIDDEN = (500, 500)  # ours: two hidden layers of 500 (the authors' script defaults to three)
+HIDDEN = (500, 500)  # two hidden layers of 500, as in Extended Data Fig. 6 (the authors' script defaults to three)
 MOMENTUM = AUTHORS_MNIST_SCRIPT["momentum"]
 
 
@@ -319,10 +319,11 @@ def run_mnist_burstprop(
     """Train the same sigmoid network with backprop, feedback alignment and burstprop.
 
     From the authors' script (:data:`AUTHORS_MNIST_SCRIPT`): hidden layers of 500, batch 32,
-    output burst probability 0.2 and learned recurrent weights Z. Ours, as in the chapter:
-    two hidden layers, momentum 0.9, weights uniform in [-0.1, 0.1], feedback in [-0.3, 0.3],
-    weight decay 1e-4 (which the learned feedback needs), learning rate ``lr`` for backprop and feedback
-    alignment and lr / p_0 for burstprop, with ``hidden_lr_scale`` 4. Use
+    momentum 0.8, output burst probability 0.2 and learned recurrent weights Z. Ours: two hidden
+    layers (as in the paper's Extended Data Fig. 6; the script defaults to three), weights
+    uniform in [-0.1, 0.1], feedback in [-0.3, 0.3], weight decay 1e-4 (which the learned
+    feedback needs), learning rate ``lr`` and decay for backprop and feedback alignment, and
+    :func:`backprop_equivalent_sgd` of them for burstprop, with ``hidden_lr_scale`` 4. Use
     ``dataset="fashion-mnist"`` for Fashion-MNIST. Runs on the GPU when there is one.
     Returns one History per rule, recording also the angle between each hidden layer's
     update and backprop's (``update_angle_l``) on 1,000 training examples.
