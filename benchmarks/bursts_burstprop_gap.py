@@ -157,7 +157,8 @@ def markdown(summary: dict, args, settings: dict, runs: list[dict]) -> str:
         f"runs at lr / p_0 with decay x p_0: backprop's step and per-step decay. Each rule's learning rate is "
         f"chosen from {tuple(args.rates)} by the accuracy on 10,000 training images held out of training "
         f"(seed 0, mean over epochs {args.epochs - SELECT_EPOCHS + 1}-{args.epochs}); seeds 1-{args.seeds - 1} then train at that rate. The test set "
-        "chooses nothing.",
+        "chooses nothing. Runs with the same seed start from the same weights and see the examples in the same "
+        "order whatever the rule, so the gaps are paired seed by seed.",
         "",
         f"| rule | learning rate | validation accuracy per rate (seed 0, last {SELECT_EPOCHS} epochs) | test accuracy per seed | mean +- sd | "
         "gap to BP (points) |",
