@@ -5,36 +5,37 @@ layer l by two rates: its event rate, driven by the layer below through basal
 dendrites, and its burst probability, driven by the layer above through apical
 dendrites. Their product is the burst rate, the only signal sent back down:
 
-    e_l = sigma(W_l e_{l-1} + c_l)                                  (event rate, bias c_l)
-    p_l = sigma(Y_{l+1}^T b_{l+1} * (1 - e_l) - Z_l b_l^pre)       (burst probability)
-    b_l = p_l * e_l                                                 (burst rate)
+    Ebar_l = sigma(W_l Ebar_{l-1} + b_l)                                (event rate, bias b_l)
+    p_l = sigma(B_{l+1} Bbar_{l+1} * (1 - Ebar_l) - Z_l Bbar_l^pre)     (burst probability)
+    Bbar_l = p_l * Ebar_l                                               (burst rate)
 
 At the output the burst probability sits at a baseline p_0 = 0.2, and a teacher
-raises or lowers it: p_L^t = p_0 [(t - e_L) * (1 - e_L) + 1]. The teaching
+raises or lowers it: p_L^t = p_0 [(y - Ebar_L) * (1 - Ebar_L) + 1]. The teaching
 signal travels down as a change of burst rate, and every layer learns with the
 same local rule, the rate form of burst-dependent plasticity,
 
-    dW_l  proportional to  (b_l^t - b_l) e_{l-1}^T = ((p_l^t - p_l) * e_l) e_{l-1}^T,
+    dW_l  proportional to  (Bbar_l^t - Bbar_l) Ebar_{l-1}^T = ((p_l^t - p_l) * Ebar_l) Ebar_{l-1}^T,
 
 "potentiate if bursts rose above what they were without the teacher". At the
-output, b_L^t - b_L = -p_0 dL/da_L for L = 1/2 |e_L - t|^2: the output update is
+output, Bbar_L^t - Bbar_L = -p_0 dL/da_L for L = 1/2 |Ebar_L - y|^2: the output update is
 exactly p_0 times the gradient. In a hidden layer, to first order in the
-teaching signal, p^t - p = p (1 - p) (1 - e) * Y^T (b^t - b)_above, so the update
-is backprop's with Y in place of W^T, the derivative e(1 - e) of the event rate,
+teaching signal, p^t - p = p (1 - p) (1 - Ebar) * B (Bbar^t - Bbar)_above, so the update
+is backprop's with B in place of W^T, the derivative Ebar(1 - Ebar) of the event rate,
 and a positive per-unit gain p(1 - p) <= 1/4 (see :func:`linearised_burst_changes`).
 
-* Fixed feedback: Y random and fixed, as in feedback alignment.
-* Learned feedback: Y_l receives the same update as W_l and the same weight decay
-  (the Kolen-Pollack scheme, which is what the authors' code does), so Y_l
-  converges to W_l and burstprop approaches backprop.
+* Fixed feedback: B random and fixed, as in feedback alignment.
+* Learned feedback: B_l receives the same update as W_l^T and the same weight decay
+  (the Kolen-Pollack scheme, which is what the authors' code does), so B_l
+  converges to W_l^T and burstprop approaches backprop.
 * Recurrent input Z_l (optional, on in the authors' MNIST runs) learns to cancel
-  the apical input measured without the teacher, dZ_l = eta_Z u_l (b_l^pre)^T
-  with b_l^pre = sigma(Y_{l+1}^T b_{l+1}) * e_l, keeping p_l near 1/2 where the
+  the apical input measured without the teacher, dZ_l = eta_Z u_l (Bbar_l^pre)^T
+  with Bbar_l^pre = sigma(B_{l+1} Bbar_{l+1}) * Ebar_l, keeping p_l near 1/2 where the
   burst nonlinearity is steepest.
 
-Conventions follow :mod:`dendnotes.feedback_alignment`: the feedback matrix
-carrying layer l's burst rate down is stored with the shape (n_l, n_{l-1}) of
-W_l, so the apical input of layer l - 1 is ``b_l @ Y_l``; ``feedback[k]``
+Symbols as on the book's notation page (Ebar, Bbar: its event and burst rates; B:
+feedback). Conventions follow :mod:`dendnotes.feedback_alignment`: the feedback matrix
+B_l carrying layer l's burst rate down is stored as B_l^T, with the shape (n_l, n_{l-1})
+of W_l, so the apical input of layer l - 1 is ``burst_rate_l @ feedback``; ``feedback[k]``
 belongs to layer l = k + 2.
 """
 
@@ -57,7 +58,7 @@ P_BASELINE = 0.2  # output burst probability without a teacher (Payeur et al. 20
 
 # Defaults of the authors' MNIST script (jordan-g/Burstprop, train_mnist.py), for reference: three
 # hidden layers of 500, batch 32, SGD with momentum 0.8 and weight decay 1e-6, learning rate 0.1
-# for the hidden layers and 0.01 for the output, fixed feedback Y ~ N(0, 1) (learned only with
+# for the hidden layers and 0.01 for the output, fixed feedback B ~ N(0, 1) (learned only with
 # -weight_fa_learning true), recurrent input Z on, uniform in [-0.01, 0.01], learning rate 1e-4,
 # 500 epochs; weights Xavier-normal, inputs standardised; the weight decay is subtracted as
 # 1e-6 * W at every step (not scaled by the learning rate) and the updates are summed over the
@@ -119,8 +120,8 @@ def output_burst_probabilities(e_out: torch.Tensor, t: torch.Tensor, p_baseline:
 class Burstprop(LearningRule):
     """Burstprop (Payeur et al. 2021) on a :class:`SigmoidMLP`.
 
-    ``learn_feedback``: fixed random feedback Y (False) or Y learned with W's update
-    (True; give ``fit`` a ``weight_decay`` so that Y converges to W). ``recurrent``:
+    ``learn_feedback``: fixed random feedback B (False) or B learned with W's update
+    (True; give ``fit`` a ``weight_decay`` so that B converges to W^T). ``recurrent``:
     use the recurrent input Z, learned in place by plain SGD at ``recurrent_lr``
     whenever :meth:`compute_updates` runs. ``hidden_lr_scale`` multiplies the updates
     of layer l by hidden_lr_scale ** (L - l): 4 undoes the gain p(1 - p) ~ 1/4 of each
@@ -232,13 +233,13 @@ class Burstprop(LearningRule):
 
 @torch.no_grad()
 def linearised_burst_changes(rule: Burstprop, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-    """First-order approximation of the teacher's effect b_l^t - b_l, layers 1..L.
+    """First-order approximation of the teacher's effect Bbar_l^t - Bbar_l, layers 1..L.
 
-    At the output b_L^t - b_L = -p_0 N dL/da_L exactly; going down,
+    At the output Bbar_L^t - Bbar_L = -p_0 N dL/da_L exactly; going down,
 
-        b_l^t - b_l  ~  p_l (1 - p_l) * e_l (1 - e_l) * ((b^t - b)_{l+1} Y_{l+1}),
+        Bbar_l^t - Bbar_l  ~  p_l (1 - p_l) * Ebar_l (1 - Ebar_l) * (B_{l+1} (Bbar^t - Bbar)_{l+1}),
 
-    which is backprop's delta_l computed through Y, times -p_0 N and a positive gain
+    which is backprop's delta_l computed through B, times -p_0 N and a positive gain
     p_l (1 - p_l) per unit. Exact in the limit of a weak teacher.
     """
     net = rule.net

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import shlex
@@ -66,6 +67,9 @@ class Experiment:
 BENCHMARK_HIDDEN = (256, 256)
 BENCHMARK_EPOCHS = 20
 BENCHMARK_LR_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+# Where the best rate is an end of the grid, the grid grows past that end (one 1-3-10
+# step at a time, at most this many steps), so no rule is held back by the grid.
+BENCHMARK_GRID_EXTENSIONS = 3
 BENCHMARK_VALIDATION_FRACTION = 1 / 6  # 10,000 of Fashion-MNIST's 60,000 training images
 BENCHMARK_GRID_EPOCHS = 1
 BENCHMARK_SPLIT_SEED = 0
@@ -128,10 +132,22 @@ def train_recipe(recipe: BenchmarkRecipe, data_split, lr: float, epochs: int, se
 _SELECTED: dict = {}
 
 
+def neighbouring_rate(lr: float, step: int) -> float:
+    """The rate ``step`` places away from ``lr`` on the series 1, 3, 10, 30, ... x 10^k."""
+    exponent = math.floor(math.log10(lr) + 1e-9)
+    mantissa = round(lr / 10**exponent, 6)
+    if mantissa not in (1, 3):
+        raise ValueError(f"learning rate {lr} is not on the 1-3-10 series")
+    index = 2 * exponent + (mantissa == 3) + step
+    return float(f"{(3 if index % 2 else 1) * 10 ** (index // 2):.12g}")
+
+
 def select_learning_rate(key: str, recipe: BenchmarkRecipe, dataset: str, device) -> dict:
     """Train rule ``key`` (network seed 0) at every rate of BENCHMARK_LR_GRID for
     BENCHMARK_GRID_EPOCHS epochs on the training set minus a held-out
     BENCHMARK_VALIDATION_FRACTION of it; pick the rate with the best final validation accuracy.
+    While the best rate is the grid's lowest or highest, the grid grows past that end
+    (``neighbouring_rate``, at most BENCHMARK_GRID_EXTENSIONS times).
 
     Returns the grid, every validation curve (None where training diverged) and the
     chosen rate. Remembered per process, so several seeds share one search."""
@@ -140,19 +156,36 @@ def select_learning_rate(key: str, recipe: BenchmarkRecipe, dataset: str, device
     x_train, y_train, _, _ = data.load(dataset)
     split = validation_split(x_train, y_train, int(len(x_train) * BENCHMARK_VALIDATION_FRACTION))
     curves = {}
-    for lr in BENCHMARK_LR_GRID:
+
+    def validation_curve(lr):
         try:
             history, _ = train_recipe(recipe, split, lr, BENCHMARK_GRID_EPOCHS, 0, device, progress=False)
-            curves[str(lr)] = history["test_accuracy"]
+            return history["test_accuracy"]
         except TrainingDivergedError:
-            curves[str(lr)] = None
+            return None
+
+    grid = list(BENCHMARK_LR_GRID)
+    for lr in grid:
+        curves[str(lr)] = validation_curve(lr)
+    for _ in range(BENCHMARK_GRID_EXTENSIONS):
+        finished = {float(lr): curve[-1] for lr, curve in curves.items() if curve is not None}
+        if not finished:
+            break
+        best = max(finished, key=finished.get)
+        if best not in (grid[0], grid[-1]):
+            break
+        step = -1 if best == grid[0] else 1
+        lr = neighbouring_rate(best, step)
+        grid = [lr, *grid] if step < 0 else [*grid, lr]
+        curves[str(lr)] = validation_curve(lr)
     finished = {lr: curve[-1] for lr, curve in curves.items() if curve is not None}
     if not finished:
-        raise RuntimeError(f"{key}: training diverged at every learning rate of {BENCHMARK_LR_GRID}")
+        raise RuntimeError(f"{key}: training diverged at every learning rate of {grid}")
     chosen = float(max(finished, key=finished.get))
-    selection = {"grid": list(BENCHMARK_LR_GRID), "grid_epochs": BENCHMARK_GRID_EPOCHS,
+    selection = {"grid": grid, "base_grid": list(BENCHMARK_LR_GRID), "grid_epochs": BENCHMARK_GRID_EPOCHS,
                  "validation_size": len(split[2]), "split_seed": BENCHMARK_SPLIT_SEED,
-                 "network_seed": 0, "validation_accuracy": curves, "chosen_lr": chosen}
+                 "network_seed": 0, "validation_accuracy": {str(lr): curves[str(lr)] for lr in grid},
+                 "chosen_lr": chosen}
     _SELECTED[(key, dataset)] = selection
     return selection
 
