@@ -359,7 +359,7 @@ def paper_experiments() -> list[Experiment]:
                                 paper="Guerguiev, Lillicrap & Richards 2017, eLife 6:e22901"))
     for rule, key in (("Burstprop", "burstprop"), ("Burstprop (learned Y)", "burstprop-learned")):
         found.append(Experiment(f"payeur2021-{key}", f"Payeur et al. 2021: rate-based {rule}, 784-500-500-10 "
-                                "(ours: the authors' script has three hidden layers and momentum 0.8)",
+                                "(the authors' script defaults to three hidden layers)",
                                 burstprop_runner(rule, None), "mnist", 100,
                                 paper="Payeur et al. 2021, Nat Neurosci 24:1010"))
     for variant, suffix in (("full", ""), ("no-feedback", "-nofeedback"), ("frozen-hidden", "-frozenhidden")):

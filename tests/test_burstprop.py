@@ -1,13 +1,16 @@
 import pytest
 import torch
 
-from dendnotes.backprop import autograd_gradients, backprop_gradients, relative_error
+from dendnotes.backprop import Backprop, autograd_gradients, backprop_gradients, relative_error
 from dendnotes.burstprop import (
+    GAP_BENCHMARK_RULES,
     Burstprop,
     SigmoidMLP,
     hidden_update_angles,
     linearised_burst_changes,
+    backprop_equivalent_sgd,
     output_burst_probabilities,
+    read_gap_benchmark,
     run_mnist_burstprop,
 )
 from dendnotes.bursts import one_thread
@@ -155,3 +158,31 @@ def test_paper_scale_function_runs_on_a_small_dataset():
                                     device="cpu", progress=False)
     assert set(histories) == {"BP", "Burstprop (learned Y)"}
     assert "update_angle_1" in histories["Burstprop (learned Y)"].metrics
+
+
+def test_backprop_equivalent_sgd_takes_backprops_output_step(batch):
+    x, y = batch
+    lr, decay = 0.3, 0.01
+    bp_net, burst_net = (SigmoidMLP([6, 8, 3], dtype=torch.float64, seed=2) for _ in range(2))
+    step = dict(epochs=1, batch_size=len(x), momentum=0.8, progress=False)
+    fit(Backprop(bp_net), (x, y, x, y), lr=lr, weight_decay=decay, **step)
+    burst_lr, burst_decay = backprop_equivalent_sgd(lr, decay)
+    fit(Burstprop(burst_net), (x, y, x, y), lr=burst_lr, weight_decay=burst_decay, **step)
+    assert torch.allclose(bp_net.weights[1], burst_net.weights[1])  # same gradient step and same shrinkage
+    assert torch.allclose(bp_net.biases[1], burst_net.biases[1])
+    with pytest.raises(ValueError, match="lr > 0"):
+        backprop_equivalent_sgd(0.0)
+
+
+def test_read_gap_benchmark(tmp_path):
+    record = read_gap_benchmark()  # the committed result has every rule, with the gap to backprop
+    for rule in GAP_BENCHMARK_RULES:
+        summary = record["summary"][rule]
+        assert len(summary["test_per_seed"]) == record["settings"]["seeds"]
+        assert summary["gap_points"] == pytest.approx(100 * (summary["test_mean"] - record["summary"]["BP"]["test_mean"]))
+    with pytest.raises(FileNotFoundError, match="no burstprop benchmark"):
+        read_gap_benchmark(tmp_path / "missing.json")
+    partial = tmp_path / "partial.json"
+    partial.write_text('{"summary": {"BP": {}}}')
+    with pytest.raises(ValueError, match="no result for"):
+        read_gap_benchmark(partial)
