@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from dendnotes import data, reproduce
-from dendnotes.results import REPO_ROOT, load_results
+from dendnotes.results import REPO_ROOT, load_results, rule_cost_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FALLBACK_LR = 0.05  # for a rule without committed runs: time per epoch hardly depends on the rate
@@ -87,10 +87,6 @@ def add_time_to_target(rows: list[dict], committed: dict, target: float) -> None
                    seconds_to_target=None if epochs is None else epochs * row["seconds_per_epoch"])
 
 
-def cell(value, fmt: str, missing: str) -> str:
-    return missing if value is None else format(value, fmt)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="fashion-mnist")
@@ -125,13 +121,8 @@ def main() -> None:
         "measured here. The shared benchmark's rules (784-256-256-10) ran at the rate their validation search chose; "
         "the 784-500-10 rows are the older single-seed runs on their own networks.",
         "",
-        f"| rule | experiment | s / epoch | x backprop | committed runs | epochs to {target} | time to {target} (s) |",
-        "|---|---|---:|---:|---|---:|---:|",
+        rule_cost_table(rows, args.target),
     ]
-    lines += [f"| {r['rule']} | {r['experiment']} | {r['seconds_per_epoch']:.2f} | {r['ratio_to_bp']:.1f} | "
-              f"{r['seeds']} seed(s) x {r['committed_epochs']} epochs | "
-              f"{cell(r['epochs_to_target'], 'd', 'not reached')} | {cell(r['seconds_to_target'], '.0f', '-')} |"
-              for r in rows]
     (RESULTS / "rule_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -164,24 +164,24 @@ def select_learning_rate(key: str, recipe: BenchmarkRecipe, dataset: str, device
         except TrainingDivergedError:
             return None
 
+    def best_rate():
+        finished = {float(lr): curve[-1] for lr, curve in curves.items() if curve is not None}
+        if not finished:
+            raise RuntimeError(f"{key}: training diverged at every learning rate of {grid}")
+        return max(finished, key=finished.get)
+
     grid = list(BENCHMARK_LR_GRID)
     for lr in grid:
         curves[str(lr)] = validation_curve(lr)
     for _ in range(BENCHMARK_GRID_EXTENSIONS):
-        finished = {float(lr): curve[-1] for lr, curve in curves.items() if curve is not None}
-        if not finished:
-            break
-        best = max(finished, key=finished.get)
+        best = best_rate()
         if best not in (grid[0], grid[-1]):
             break
         step = -1 if best == grid[0] else 1
         lr = neighbouring_rate(best, step)
         grid = [lr, *grid] if step < 0 else [*grid, lr]
         curves[str(lr)] = validation_curve(lr)
-    finished = {lr: curve[-1] for lr, curve in curves.items() if curve is not None}
-    if not finished:
-        raise RuntimeError(f"{key}: training diverged at every learning rate of {grid}")
-    chosen = float(max(finished, key=finished.get))
+    chosen = best_rate()
     selection = {"grid": grid, "base_grid": list(BENCHMARK_LR_GRID), "grid_epochs": BENCHMARK_GRID_EPOCHS,
                  "validation_size": len(split[2]), "split_seed": BENCHMARK_SPLIT_SEED,
                  "network_seed": 0, "validation_accuracy": {str(lr): curves[str(lr)] for lr in grid},

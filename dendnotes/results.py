@@ -190,6 +190,23 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def rule_cost_table(rows: list[dict], target_accuracy: float) -> str:
+    """The cost table of ``benchmarks/rule_speed.py``: per rule, seconds per epoch, ratio to
+    backprop, the committed runs behind it, and the epochs and seconds to ``target_accuracy``."""
+    target = f"{100 * target_accuracy:g}%"
+
+    def cell(value, fmt: str, missing: str) -> str:
+        return missing if value is None else format(value, fmt)
+
+    lines = [f"| rule | experiment | s / epoch | x backprop | committed runs | epochs to {target} | time to {target} (s) |",
+             "|---|---|---:|---:|---|---:|---:|"]
+    lines += [f"| {r['rule']} | {r['experiment']} | {r['seconds_per_epoch']:.2f} | {r['ratio_to_bp']:.1f} | "
+              f"{r['seeds']} seed(s) x {r['committed_epochs']} epochs | "
+              f"{cell(r['epochs_to_target'], 'd', 'not reached')} | {cell(r['seconds_to_target'], '.0f', '-')} |"
+              for r in rows]
+    return "\n".join(lines)
+
+
 # The shared benchmark's rules (dendnotes.reproduce.comparison_recipes), control first.
 BENCHMARK_RULES = ("Readout only", "BP", "FA", "DFA", "SS", "KP", "NP", "EP")
 BENCHMARK_SIZES = [784, 256, 256, 10]

@@ -72,3 +72,15 @@ def test_time_to_target_uses_the_first_epoch_where_the_seed_mean_reaches_it():
     rule_speed.add_time_to_target(rows, {"compare-x": [{**runs[0], "epochs": 3}]}, 0.8)
     assert rows[0]["epochs_to_target"] == 2 and rows[0]["seconds_to_target"] == 6.0 and rows[0]["seeds"] == 1
     assert rows[1]["seconds_to_target"] is None and rows[1]["seeds"] == 0
+
+
+def test_rule_cost_table_marks_a_target_never_reached():
+    from dendnotes.results import rule_cost_table
+
+    row = {"rule": "BP", "experiment": "compare-bp", "seconds_per_epoch": 3.0, "ratio_to_bp": 1.0, "seeds": 5,
+           "committed_epochs": 20, "epochs_to_target": 5, "seconds_to_target": 15.0}
+    table = rule_cost_table([row, {**row, "rule": "NP", "epochs_to_target": None, "seconds_to_target": None}], 0.84)
+    lines = table.splitlines()
+    assert lines[0].endswith("| epochs to 84% | time to 84% (s) |") and len(lines) == 4
+    assert lines[2] == "| BP | compare-bp | 3.00 | 1.0 | 5 seed(s) x 20 epochs | 5 | 15 |"
+    assert lines[3].endswith("| not reached | - |")
