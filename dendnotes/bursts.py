@@ -618,6 +618,9 @@ FAST_XOR = replace(XORConfig(), n_per_population=50, example_duration=500.0, lea
 FAST_XOR_PRESENTATIONS = 100
 
 
+ENGINES = ("reference", "compiled", "fast")
+
+
 def fired(spikes: torch.Tensor) -> torch.Tensor:
     """Indices of the neurons (last axis) that spiked in some row of a (batch, n) tensor."""
     return (spikes != 0).any(dim=0).nonzero().squeeze(1)
@@ -690,10 +693,10 @@ class SpikingXOR:
                  copies: int = 1, engine: str = "reference"):
         if copies < 1:
             raise ValueError(f"copies must be positive, got {copies}")
-        if engine not in ("reference", "compiled"):
-            raise ValueError(f"engine must be 'reference' or 'compiled', got {engine!r}")
-        if engine == "compiled" and (torch.device(device).type != "cpu" or config.bias_eta > 0):
-            raise ValueError("the compiled engine runs on the CPU and without bias plasticity")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if engine != "reference" and torch.device(device).type != "cpu":
+            raise ValueError(f"the {engine} engine runs on the CPU")
         self.engine = engine
         self.config = c = config
         self.copies = copies
@@ -727,6 +730,15 @@ class SpikingXOR:
         self.events = torch.zeros(batch, 5 * n, dtype=torch.bool, device=device)
         self.bursts = torch.zeros(batch, 5 * n, dtype=torch.bool, device=device)
         self.zeros = torch.zeros(batch, 2 * n, device=device)
+        self.waits = None  # the fast engine's steps to each neuron's next candidate step
+        if engine == "fast":
+            from .bursts_kernel import seed_and_draw_waits
+
+            self.waits = seed_and_draw_waits(self.next_seed(), batch, 5 * n, p.max_rate * 1e-3 * p.dt)
+
+    def next_seed(self) -> int:
+        """A seed for the fast engine's generator, drawn from the network's own."""
+        return int(self.noise.integers(2**31 - 1))
 
     def event_rates(self) -> torch.Tensor:
         """Running event rate of every neuron (Hz), from the plasticity's event trace."""
@@ -792,9 +804,10 @@ class SpikingXOR:
             for post, eta in ((hid, c.hidden_learning * c.eta), (out, c.eta)):
                 drive[:, :, post] += (c.bias_eta * eta) * by_copy(signal[:, post], self.w1).sum(dim=1, keepdim=True)
 
-    def compiled_steps(self, uniforms: torch.Tensor, learn: bool, counts: torch.Tensor) -> None:
-        """The steps of :meth:`step`, one per row of ``uniforms``, in one call of the compiled
-        loop (:mod:`dendnotes.bursts_kernel`), adding the events to ``counts``."""
+    def compiled_steps(self, uniforms: torch.Tensor | None, n_steps: int, learn: bool, counts: torch.Tensor) -> None:
+        """``n_steps`` steps of :meth:`step` in one call of the compiled loop
+        (:mod:`dendnotes.bursts_kernel`), adding the events to ``counts``: deciding by ``uniforms``
+        (one row per step, as the reference), or, if None, by the kernel's own random numbers."""
         from .bursts_kernel import xor_steps
 
         c, p, trace = self.config, self.config.params, self.plasticity
@@ -802,13 +815,22 @@ class SpikingXOR:
         low, high = p.delay_steps
         events, bursts = self.events.float().numpy(), self.bursts.float().numpy()
         countdown = self.neurons.burst_countdown.contiguous()
-        xor_steps(uniforms.numpy(), learn, c.n_per_population, 4 * c.trials, self.neurons.v_soma.numpy(),
-                  self.neurons.v_dend.numpy(), self.neurons.since_event.numpy(), countdown.numpy(), events, bursts,
-                  (a_s * self.soma_drive).numpy(), (a_d * self.dend_drive).numpy(), self.w1.numpy(), self.w2.numpy(),
-                  self.feedback.numpy(), c.p_reference, trace.pre_trace.value.numpy(), trace.event_trace.value.numpy(),
-                  trace.burst_trace.value.numpy(), counts.numpy(), 1 - a_s, 1 - a_d, p.max_rate * 1e-3 * p.dt,
-                  self.neurons.refractory_steps, low, high - low + 1, trace.pre_trace.decay, trace.event_trace.decay,
-                  1e3 / p.dt, c.hidden_learning * trace.eta, trace.eta, c.homeostasis, c.rate_low, c.rate_high)
+        if uniforms is None:
+            uniforms, seed, waits = np.empty((0, *self.events.shape), dtype=np.float32), self.next_seed(), self.waits
+        else:
+            uniforms, seed, waits = uniforms.numpy(), 0, np.empty((0, 0), dtype=np.int32)
+        soma_drive = (a_s * self.soma_drive).numpy()
+        bias_rate = a_s * c.bias_eta * c.eta
+        xor_steps(n_steps, seed, uniforms, waits, learn, c.n_per_population, 4 * c.trials,
+                  self.neurons.v_soma.numpy(), self.neurons.v_dend.numpy(), self.neurons.since_event.numpy(),
+                  countdown.numpy(), events, bursts, soma_drive, (a_d * self.dend_drive).numpy(), self.w1.numpy(),
+                  self.w2.numpy(), self.feedback.numpy(), c.p_reference, trace.pre_trace.value.numpy(),
+                  trace.event_trace.value.numpy(), trace.burst_trace.value.numpy(), counts.numpy(), 1 - a_s, 1 - a_d,
+                  p.max_rate * 1e-3 * p.dt, self.neurons.refractory_steps, low, high - low + 1,
+                  trace.pre_trace.decay, trace.event_trace.decay, 1e3 / p.dt, c.hidden_learning * trace.eta,
+                  trace.eta, c.homeostasis, c.rate_low, c.rate_high, c.hidden_learning * bias_rate, bias_rate)
+        if learn and c.bias_eta > 0:
+            self.soma_drive = torch.from_numpy(soma_drive) / a_s
         self.neurons.burst_countdown = countdown
         self.events, self.bursts = torch.from_numpy(events).bool(), torch.from_numpy(bursts).bool()
 
@@ -837,12 +859,15 @@ class SpikingXOR:
         n_steps = round(duration / self.config.params.dt)
         counts = torch.zeros(self.batch, 5 * n, device=self.device)
         events, bursts = [], []
+        if self.engine == "fast" and not record:
+            self.compiled_steps(None, n_steps, learn, counts)
+            n_steps = 0
         with one_thread():
             for start in range(0, n_steps, self.neurons.chunk):
                 uniforms = torch.from_numpy(self.noise.random((min(self.neurons.chunk, n_steps - start), self.batch,
                                                                5 * n), dtype=np.float32))
                 if self.engine == "compiled" and not record:
-                    self.compiled_steps(uniforms, learn, counts)
+                    self.compiled_steps(uniforms, len(uniforms), learn, counts)
                     continue
                 for uniform in uniforms.to(self.device):
                     self.step(uniform, learn)

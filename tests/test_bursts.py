@@ -350,7 +350,7 @@ def test_xor_accuracy_counts_patterns_on_the_right_side():
 
 
 def test_compiled_xor_engine_matches_the_reference_step_by_step():
-    config = replace(SMALL, trials=2, eta=0.05, homeostasis=1.0, bias_eta=0.0, params=BurstNeuronParams(dt=1.0))
+    config = replace(SMALL, trials=2, eta=0.05, homeostasis=1.0, bias_eta=1.0, params=BurstNeuronParams(dt=1.0))
     nets = [SpikingXOR(config, seed=3, copies=2, engine=engine) for engine in ("reference", "compiled")]
     rates = [[net.run(150.0), net.run(100.0, teacher=torch.full((2, 4), 2.0)), net.run(100.0)] for net in nets]
     for reference, compiled in zip(*rates):
@@ -358,9 +358,23 @@ def test_compiled_xor_engine_matches_the_reference_step_by_step():
     reference, compiled = nets
     assert torch.equal(reference.events, compiled.events) and torch.equal(reference.bursts, compiled.bursts)
     assert not torch.equal(reference.w1, SpikingXOR(config, seed=3, copies=2).w1)  # ... after learning
-    for name in ("w1", "w2"):  # and the same weights, up to rounding
+    for name in ("w1", "w2", "soma_drive"):  # and the same weights and biases, up to rounding
         assert torch.allclose(getattr(reference, name), getattr(compiled, name), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError):
-        SpikingXOR(replace(config, bias_eta=1.0), engine="compiled")
-    with pytest.raises(ValueError):
         SpikingXOR(config, engine="numba")
+
+
+def test_fast_xor_engine_draws_the_same_statistics():
+    # the fast engine draws its own random numbers (only at candidate steps): same rates and burst
+    # probabilities as the reference's one uniform per neuron and step, and seeded
+    config = replace(SMALL, n_per_population=200, trials=1, eta=0.0, homeostasis=0.0, bias_eta=0.0,
+                     params=BurstNeuronParams(dt=1.0))
+    found = {}
+    for engine in ("reference", "fast"):
+        net = SpikingXOR(config, seed=0, engine=engine)
+        net.run(100.0)
+        found[engine] = torch.stack([net.run(2000.0), net.run(500.0, teacher=torch.full((4,), 2.0))])
+    assert torch.allclose(found["fast"], found["reference"], rtol=0.1, atol=0.3)
+    again = SpikingXOR(config, seed=0, engine="fast")
+    again.run(100.0)
+    assert torch.equal(again.run(2000.0), found["fast"][0])
