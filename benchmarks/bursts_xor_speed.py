@@ -1,12 +1,14 @@
 """Speed of the paper-scale spiking XOR: the compiled step loop against the reference step.
 
-    python benchmarks/bursts_xor_speed.py [--predict-ms 300] [--learn-ms 100] [--repeats 2]
+    python benchmarks/bursts_xor_speed.py [--predict-ms 1000] [--learn-ms 300] [--repeats 2]
 
 Builds the paper-scale circuit (500 neurons per population, 1 ms step) and times the
 prediction part (no plasticity) and the teaching part (plasticity on) of an example with
-``SpikingXOR``'s reference engine (torch, one step at a time, synapses read and changed
-only where neurons fired) and its compiled engine (:mod:`dendnotes.bursts_kernel`), in the
-same process. Extrapolates to the authors' schedule (2,000 examples of 8 s, the last 10%
+``SpikingXOR``'s three engines, in the same process: the reference (torch, one step at a
+time, synapses read and changed only where neurons fired), the compiled loop
+(:mod:`dendnotes.bursts_kernel`) fed the reference's uniforms (same spikes), and the fast
+engine, the same loop drawing its own random numbers only at candidate steps (same
+statistics; what ``run_xor_experiment`` uses on a CPU). Extrapolates to the authors' schedule (2,000 examples of 8 s, the last 10%
 teaching; the four patterns run side by side, so 500 presentations), and times the
 compilation of the kernel in an empty cache (what a fresh CI pays once). Writes
 ``benchmarks/results/bursts_xor_speed.md``.
@@ -49,7 +51,8 @@ def compile_seconds() -> float:
     """Wall time of a fresh process that compiles the kernel into an empty cache and runs one step,
     minus that of the same process once the cache is warm."""
     code = ("from dendnotes.bursts import SpikingXOR, XORConfig; import torch; "
-            "SpikingXOR(XORConfig(n_per_population=10), engine='compiled').run(10.0, teacher=torch.zeros(4))")
+            "[SpikingXOR(XORConfig(n_per_population=10), engine=e).run(10.0, teacher=torch.zeros(4)) "
+            "for e in ('compiled', 'fast')]")
     times = []
     with tempfile.TemporaryDirectory() as cache:
         for _ in range(2):
@@ -61,13 +64,14 @@ def compile_seconds() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--predict-ms", type=float, default=300.0)
-    parser.add_argument("--learn-ms", type=float, default=100.0)
+    parser.add_argument("--predict-ms", type=float, default=1000.0)
+    parser.add_argument("--learn-ms", type=float, default=300.0)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     compiling = compile_seconds()
     rows = {engine: ms_per_step(engine, args.predict_ms, args.learn_ms, args.repeats)
-            for engine in ("reference", "compiled")}
+            for engine in bursts.ENGINES}
     config = bursts.XORConfig()
     steps = 2000 / 4 * config.example_duration  # at 1 ms
     learning = config.learning_fraction
@@ -76,10 +80,12 @@ def main() -> None:
         "",
         f"Produced by `python benchmarks/bursts_xor_speed.py` on {datetime.date.today()}.",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} with "
-        f"{torch.get_num_threads()} thread(s); load average at the end of the run {os.getloadavg()[0]:.1f} "
+        f"{torch.get_num_threads()} thread(s); load average at the start of the run {load:.1f}, at the end "
+        f"{os.getloadavg()[0]:.1f} "
         "(other jobs shared the CPU: compare the rows, which were measured in the same run, not the absolute times).",
         "Circuit: 5 populations x 500 neurons, the four XOR patterns side by side (batch 4), dt = 1 ms; "
-        f"best of {args.repeats}. Both engines draw the same uniforms and give the same spikes. "
+        f"best of {args.repeats}. The reference and compiled engines draw the same uniforms and give the same "
+        "spikes; the fast engine draws its own random numbers (same statistics, see tests/test_bursts.py). "
         "CPU time (of this process) approximates what an idle core would take.",
         "",
         "| engine | clock | ms / step, prediction | ms / step, teaching | paper schedule per seed (h) | speed-up |",

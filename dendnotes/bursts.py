@@ -617,6 +617,12 @@ FAST_XOR = replace(XORConfig(), n_per_population=50, example_duration=500.0, lea
                    params=BurstNeuronParams(dt=5.0))
 FAST_XOR_PRESENTATIONS = 100
 
+# The paper-scale setting that learns XOR (python -m dendnotes.reproduce payeur2021-xor-ours): the
+# authors' settings above with their homeostatic term at a tenth of the weights' rate, and an output
+# bias of ours that starts the output at about 4 Hz instead of 8.6 (XOR = 0 targets 2 Hz, and with
+# biases fixed the output can reach it only through its input weights). Chapter 6 gives the evidence.
+PAPER_SCALE_XOR = replace(XORConfig(), homeostasis=0.1, output_bias=-3.0)
+
 
 ENGINES = ("reference", "compiled", "fast")
 
@@ -919,7 +925,7 @@ def run_xor_experiment(
     simulation used 0.1 ms). ``config`` overrides the
     other settings: ``run_xor_experiment(config=FAST_XOR, n_examples=4 * FAST_XOR_PRESENTATIONS)``
     is the notebook's run (seconds). The paper-scale run is 4 million time steps: on a CPU
-    it uses the compiled engine (about 20 minutes of one idle core; see
+    it uses the fast compiled engine (about 6 minutes of one idle core; see
     benchmarks/results/bursts_xor_speed.md), else the reference step on the GPU.
 
     Returns the output event rates per pattern (Hz) before and after learning, the rates
@@ -932,7 +938,7 @@ def run_xor_experiment(
     if n_examples < 4:
         raise ValueError("n_examples must be at least 4 (one presentation of each pattern)")
     device = choose_device(device)
-    engine = "compiled" if torch.device(device).type == "cpu" and config.bias_eta == 0 else "reference"
+    engine = "fast" if torch.device(device).type == "cpu" else "reference"
     net = SpikingXOR(config, seed=seed, device=device, engine=engine)
     before = net.test()
     rates, costs = [], []
