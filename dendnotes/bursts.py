@@ -684,6 +684,11 @@ class SpikingXOR:
     of the authors' XOR code that pushes event rates back into [rate_low, rate_high].
     Somatic biases learn only if ``bias_eta`` > 0 (off in the authors' run).
 
+    ``engine``: "reference" (one torch step at a time, on any device), "compiled" (the same steps
+    in a numba loop on the CPU, from the same uniforms: the same spikes) or "fast" (that loop
+    drawing its own seeded random numbers, only where a neuron could fire: the same statistics);
+    see :mod:`dendnotes.bursts_kernel`. Recording spikes (``run(record=True)``) uses the reference step.
+
     Weights are stored presynaptic neuron first, (n_pre, n_post), so that a step reads
     only the rows of the few neurons that fired and learning touches only the rows or
     columns of neurons that fired (:func:`spike_input`, :func:`add_outer`).
