@@ -669,8 +669,10 @@ def update_angles(
 def compiled_update_angles(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAverages) -> np.ndarray:
     """:func:`update_angles` (per example) as a (n_hidden, N) array, compiled when the averages are CPU tensors
     (the kernel's :func:`~dendnotes.segregated_dendrites_kernel.hidden_update_angles`)."""
-    if forward.soma[0].device.type != "cpu" or net.n_hidden == 0:
-        return np.array([a.cpu().numpy() for a in update_angles(net, forward, target)]).reshape(net.n_hidden, -1)
+    if net.n_hidden == 0:
+        return np.empty((0, forward.soma[0].shape[0]))
+    if forward.soma[0].device.type != "cpu":
+        return np.array([a.cpu().numpy() for a in update_angles(net, forward, target)])
     p = net.params
     angles = np.empty((net.n_hidden, forward.soma[0].shape[0]))
     contiguous = lambda tensors: tuple(t.contiguous().numpy() for t in tensors)  # noqa: E731

@@ -436,7 +436,7 @@ def test_compiled_update_equals_compute_updates_in_float32():
         assert torch.allclose(p - u, q, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("sizes", [[20, 9, 3], [20, 9, 5, 3]])
+@pytest.mark.parametrize("sizes", [[20, 3], [20, 9, 3], [20, 9, 5, 3]])
 def test_compiled_update_angles_equal_update_angles(sizes):
     x, y = toy_data(3, n_in=20)
     rule = SegregatedDendrites(SegregatedNetwork(sizes, dtype=torch.float64, seed=3), seed=1)
