@@ -28,15 +28,9 @@ CONSTANTS = ("decay_long", "decay_short", "psp_scale", "phi_max", "dt", "g_l", "
 _MASK32 = np.uint64(0xFFFFFFFF)
 
 
-@njit(cache=True)
-def _rotl(x, k):
-    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
-
-
-@njit(cache=True)
-def _next64(state):
-    """xoshiro256+ (Blackman & Vigna): the next 64 random bits; state[0:4] is the generator's state."""
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+@njit(cache=True, inline="always")
+def _xoshiro(s0, s1, s2, s3):
+    """One step of xoshiro256+ (Blackman & Vigna): (64 random bits, the next state)."""
     result = s0 + s3
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -44,8 +38,14 @@ def _next64(state):
     s1 ^= s2
     s0 ^= s3
     s2 ^= t
-    s3 = _rotl(s3, 45)
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True)
+def _next64(state):
+    """The next 64 random bits; state[0:4] is the generator's state."""
+    result, state[0], state[1], state[2], state[3] = _xoshiro(state[0], state[1], state[2], state[3])
     return result
 
 
@@ -85,14 +85,7 @@ def _fill32(state, out, n):
     s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
     unit = np.float32(2.0**-24)
     while i + 1 < n:
-        bits = s0 + s3
-        t = s1 << np.uint64(17)
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+        bits, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
         out[i] = np.float32(bits >> np.uint64(40)) * unit
         out[i + 1] = np.float32((bits & _MASK32) >> np.uint64(8)) * unit
         i += 2
