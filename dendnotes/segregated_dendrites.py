@@ -19,16 +19,18 @@ random ("random"), W^T of the layer above ("symmetric") or 80 % zero with the re
 multiplied by 5 ("sparse"); with two hidden layers both get feedback from the output.
 
 Two modes. ``"spiking"`` simulates the paper's model step by step (dt = 1 ms) with
-Poisson spikes (uniform random numbers from a seeded numpy ``Generator``; a
-``torch.Generator`` works too). ``"rate"`` replaces every phase by its steady state, rates instead of
+Poisson spikes (uniform random numbers from a seeded
+:class:`~dendnotes.segregated_dendrites_kernel.KernelRandom`; numpy and torch generators work
+too for the step-by-step simulation). ``"rate"`` replaces every phase by its steady state, rates instead of
 spikes: the limit the paper's derivations assume (long phases, E[s] = phi), close to
 the "non-spiking" mode of the authors' code, at the cost of one pass per phase.
 
 Online training, the paper's procedure (one example, two phases, one update), is
-``compute_updates`` on one example. With g_a = 0 every phase is feed-forward in time,
-and :func:`feedforward_phase` computes each layer's whole phase at once; the
-step-by-step :meth:`SegregatedNetwork.run_phase` is the reference (and the simulation
-for g_a > 0): fed the same random numbers, the two agree to floating-point rounding.
+``train_step`` (or ``compute_updates``) on one example. On the CPU every phase runs as one
+call of a compiled kernel (:func:`compiled_phase`, any g_a) and ``train_step`` applies
+the update in place; the step-by-step :meth:`SegregatedNetwork.run_phase` in torch is the
+reference (and the simulation on a GPU): fed the same random numbers, the two agree to
+floating-point rounding.
 
 Batching is an option: ``compute_updates(x, y)`` simulates the N examples of a batch
 in parallel, as (N, n) tensors with one set of weights, and returns the mean of their N
@@ -487,7 +489,7 @@ class NetworkState:
 
 
 # ---------------------------------------------------------------------------
-# The fast path: the compiled phase (dendnotes.segregated_dendrites_kernel)
+# The compiled phase (dendnotes.segregated_dendrites_kernel)
 # ---------------------------------------------------------------------------
 
 
@@ -704,7 +706,7 @@ class SegregatedDendrites(LearningRule):
     layer: the readout-only control). ``feedback_signal="rates"`` feeds the apical
     dendrites the output layer's mean rates instead of its filtered spike trains (the
     paper's comparison in Figure 7A: everything else spiking). ``stepwise`` simulates
-    step by step even where the fast path applies (for tests and benchmarks).
+    step by step in torch even where the compiled phases apply (for tests and benchmarks).
     ``steady_test`` makes ``predict`` use the rate mode's steady state with the trained
     weights, the limit of a long test phase, instead of a 500 ms spiking phase.
     ``last_phases`` keeps the (forward, target) averages of the latest batch for
@@ -975,8 +977,8 @@ def run_paper_experiment(
     ``hidden`` = () for no hidden layer, (500,) or (500, 100) for the paper's networks;
     ``dataset`` "mnist" (downloaded on first use) or "fashion-mnist". Uses the GPU when
     present (``device=None``). The default, ``batch_size=1, lr=1``, is the paper's online
-    procedure: one image, two phases, one update (the fast path of
-    :func:`feedforward_phase` when g_a = 0). Minibatches are an option: ``batch_size``
+    procedure: one image, two phases, one update (compiled phases on the CPU, see
+    :func:`compiled_phase`). Minibatches are an option: ``batch_size``
     examples in parallel, and a step of ``lr`` times the paper's per-example step,
     applied to the batch-mean update. (Adding up the batch's updates, lr = batch_size,
     overshoots: the paper's step is tuned for online learning, and N of them at once
