@@ -528,6 +528,23 @@ def test_a_resumed_run_equals_the_uninterrupted_run(tmp_path):
         run_paper_experiment("digits", epochs=2, checkpoint=checkpoint, **(options | {"n_train": 20}))
 
 
+def test_an_interrupted_run_returns_the_epochs_it_completed(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM after an epoch: the record of the epochs done, and the checkpoint to resume from."""
+    import dendnotes.segregated_dendrites as sd
+
+    def interrupted_fit(rule, data, *, after_epoch, **options):
+        history = fit(rule, data, **(options | {"epochs": 1}))
+        after_epoch(1, history, rule)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sd, "fit", interrupted_fit)
+    checkpoint = tmp_path / "run.pt"
+    record = run_paper_experiment("digits", hidden=(12,), epochs=5, n_train=20, n_test=10, progress=False,
+                                  checkpoint=checkpoint)
+    assert record["interrupted"] and record["epochs"] == 1 and len(record["test_error_percent"]) == 2
+    assert checkpoint.exists()
+
+
 def test_rate_feedback_and_readout_only_options():
     x, y = toy_data(3)
     net = SegregatedNetwork([20, 9, 3], dtype=torch.float64, seed=2)
