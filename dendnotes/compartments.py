@@ -34,6 +34,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from .segregated_dendrites_kernel import KernelRandom
+
 
 @dataclass(frozen=True)
 class DendriteParams:
@@ -257,18 +259,18 @@ def firing_rate(v: torch.Tensor, params: DendriteParams) -> torch.Tensor:
     return params.phi_max * torch.sigmoid(v)
 
 
-Generator = np.random.Generator | torch.Generator | None
+Generator = KernelRandom | np.random.Generator | torch.Generator | None
 
 
 def uniforms(shape, generator: Generator, *, dtype: torch.dtype, device=None) -> torch.Tensor:
     """Uniform random numbers in [0, 1) of ``shape``, from ``generator``.
 
-    A numpy ``np.random.Generator`` (what the package uses: on a CPU it draws float32
-    numbers about twice as fast as torch) or a ``torch.Generator`` (``None``: torch's
-    global one). Drawn in pieces or all at once, a generator gives the same numbers in
-    the same order, which lets the whole-phase and the step-by-step simulations share them.
+    A :class:`KernelRandom` (what the package uses: the compiled phases draw from it too),
+    a numpy ``np.random.Generator`` or a ``torch.Generator`` (``None``: torch's global
+    one). Drawn in pieces or all at once, a generator gives the same numbers in the same
+    order, which lets the compiled and the step-by-step simulations share them.
     """
-    if isinstance(generator, np.random.Generator):
+    if isinstance(generator, (KernelRandom, np.random.Generator)):
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"a numpy generator draws float32 or float64, not {dtype}")
         values = generator.random(shape, dtype=np.float32 if dtype == torch.float32 else np.float64)

@@ -42,6 +42,7 @@ from .results import result_name, sealed
 from .training import LearningRule, ReadoutOnly, TrainingDivergedError, check_seed, choose_device, fit
 
 RESULTS_DIR = Path("results")
+CHECKPOINT_DIR = RESULTS_DIR / "checkpoints"  # progress of long runs that can resume (segregated dendrites)
 
 
 @dataclass(frozen=True)
@@ -262,17 +263,24 @@ def run_scellier_ep(dataset, epochs, seed, device) -> dict:
                           beta=0.5, nudging="random-sign", layer_lrs=[0.1, 0.05])
 
 
-def segregated_dendrites_runner(hidden: tuple[int, ...], mode: str, batch_size: int = 1, lr: float = 1.0):
+def segregated_dendrites_runner(name: str, hidden: tuple[int, ...], mode: str, batch_size: int = 1, lr: float = 1.0):
     """A runner for Guerguiev et al.'s network with ``hidden`` layers, trained in ``mode``:
-    online by default (the paper's procedure), else in minibatches of ``batch_size`` with step ``lr``."""
+    online by default (the paper's procedure), else in minibatches of ``batch_size`` with step ``lr``.
+    It saves a checkpoint after every epoch in ``CHECKPOINT_DIR`` and resumes from one of the same
+    settings (the same command after an interruption goes on where it stopped)."""
 
     def run(dataset, epochs, seed, device):
         from . import segregated_dendrites as sd
 
+        checkpoint = CHECKPOINT_DIR / f"{name}__{dataset}__seed{seed}.pt"
         record = sd.run_paper_experiment(dataset, hidden, epochs=epochs, mode=mode, seed=seed, device=device,
-                                         batch_size=batch_size, lr=lr)
+                                         batch_size=batch_size, lr=lr, checkpoint=checkpoint)
         config = {key: record[key] for key in ("sizes", "mode", "feedback", "g_a", "batch_size", "lr", "learning_rates")}
-        return {"history": record["history"], "config": {"rule": "SD" if mode == "rate" else "SD-spiking", **config}}
+        result = {"history": record["history"], "config": {"rule": "SD" if mode == "rate" else "SD-spiking", **config}}
+        if record["interrupted"]:
+            result["note"] = (f"interrupted after epoch {record['epochs']} of {epochs}; the same command resumes "
+                              f"from the checkpoint {checkpoint}")
+        return result
 
     return run
 
@@ -356,7 +364,7 @@ def paper_experiments() -> list[Experiment]:
     for hidden in ((), (500,), (500, 100)):
         sizes = "-".join(map(str, (784, *hidden, 10)))
         found.append(Experiment(f"guerguiev2017-{sizes}", f"Guerguiev et al. 2017: segregated dendrites, {sizes}, spiking, online",
-                                segregated_dendrites_runner(hidden, "spiking"), "mnist", 60,
+                                segregated_dendrites_runner(f"guerguiev2017-{sizes}", hidden, "spiking"), "mnist", 60,
                                 paper="Guerguiev, Lillicrap & Richards 2017, eLife 6:e22901"))
     for rule, key in (("Burstprop", "burstprop"), ("Burstprop (learned Y)", "burstprop-learned")):
         found.append(Experiment(f"payeur2021-{key}", f"Payeur et al. 2021: rate-based {rule}, 784-500-500-10 "
@@ -379,7 +387,8 @@ def experiments() -> dict[str, Experiment]:
     found = [comparison_experiment(key, recipe) for key, recipe in comparison_recipes().items()]
     for mode, rule in (("rate", "sd"), ("spiking", "sd-spiking")):
         found.append(Experiment(f"compare-{rule}", f"shared benchmark: segregated dendrites ({mode}) on 784-500-10",
-                                segregated_dendrites_runner((500,), mode, batch_size=16, lr=2.0), "mnist-5k", 20))
+                                segregated_dendrites_runner(f"compare-{rule}", (500,), mode, batch_size=16, lr=2.0),
+                                "mnist-5k", 20))
     for rule, key in (("Burstprop", "burstprop"), ("Burstprop (learned Y)", "burstprop-learned")):
         found.append(Experiment(f"compare-{key}", f"shared benchmark: {rule} on a 784-500-10 sigmoid network",
                                 burstprop_runner(rule, (500,)), "mnist-5k", 20))
@@ -424,6 +433,9 @@ def run_experiment(name: str, *, dataset=None, epochs=None, seed=0, device=None,
                               "or --out another folder")
     result = experiment.run(dataset=dataset, epochs=epochs, seed=seed, device=device)
     history = result["history"]
+    if history["epochs"][-1] < epochs:  # interrupted: the result of the epochs completed
+        epochs = history["epochs"][-1]
+        path = path.with_name(result_name(name, dataset, epochs, seed))
     payload = {
         "experiment": name,
         "summary": experiment.summary,
@@ -433,6 +445,7 @@ def run_experiment(name: str, *, dataset=None, epochs=None, seed=0, device=None,
         "seed": seed,
         "device": device,
         "config": result["config"],
+        **({"note": result["note"]} if "note" in result else {}),
         "history": history,
         "final_test_accuracy": history["metrics"]["test_accuracy"][-1],
         "wall_time_s": history["wall_time"],

@@ -19,16 +19,18 @@ random ("random"), W^T of the layer above ("symmetric") or 80 % zero with the re
 multiplied by 5 ("sparse"); with two hidden layers both get feedback from the output.
 
 Two modes. ``"spiking"`` simulates the paper's model step by step (dt = 1 ms) with
-Poisson spikes (uniform random numbers from a seeded numpy ``Generator``; a
-``torch.Generator`` works too). ``"rate"`` replaces every phase by its steady state, rates instead of
+Poisson spikes (uniform random numbers from a seeded
+:class:`~dendnotes.segregated_dendrites_kernel.KernelRandom`; numpy and torch generators work
+too for the step-by-step simulation). ``"rate"`` replaces every phase by its steady state, rates instead of
 spikes: the limit the paper's derivations assume (long phases, E[s] = phi), close to
 the "non-spiking" mode of the authors' code, at the cost of one pass per phase.
 
 Online training, the paper's procedure (one example, two phases, one update), is
-``compute_updates`` on one example. With g_a = 0 every phase is feed-forward in time,
-and :func:`feedforward_phase` computes each layer's whole phase at once; the
-step-by-step :meth:`SegregatedNetwork.run_phase` is the reference (and the simulation
-for g_a > 0): fed the same random numbers, the two agree to floating-point rounding.
+``train_step`` (or ``compute_updates``) on one example. On the CPU every phase runs as one
+call of a compiled kernel (:func:`compiled_phase`, any g_a) and ``train_step`` applies
+the update in place; the step-by-step :meth:`SegregatedNetwork.run_phase` in torch is the
+reference (and the simulation on a GPU): fed the same random numbers, the two agree to
+floating-point rounding.
 
 Batching is an option: ``compute_updates(x, y)`` simulates the N examples of a batch
 in parallel, as (N, n) tensors with one set of weights, and returns the mean of their N
@@ -42,10 +44,14 @@ to the batch mean (``lr`` of 1 to 3), not to the batch sum, which overshoots (se
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
+import os
 import platform
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,9 +77,11 @@ from .compartments import (
     soma_steady_state,
     uniform_weights,
 )
+from . import segregated_dendrites_kernel as kernel
 from .files import write_json_atomically
 from .mlp import reduce_loss
-from .training import LearningRule, choose_device, fit
+from .segregated_dendrites_kernel import KernelRandom
+from .training import History, LearningRule, choose_device, fit
 
 FEEDBACK = ("random", "symmetric", "sparse")
 MODES = ("spiking", "rate")
@@ -85,10 +93,6 @@ PAPER_LEARNING_RATES = {0: (0.19,), 1: (0.21, 0.21), 2: (0.23, 0.23, 0.12)}
 PAPER_TEST_ERROR = {(): 8.3, (500,): 4.1, (500, 100): 3.2}
 SPARSE_FEEDBACK_ZERO_FRACTION = 0.8
 SPARSE_FEEDBACK_GAIN = 5.0
-# The fast path computes a phase of up to LONGEST_BLOCK steps (a training phase, 50 ms + a Wald
-# extra) as one block, longer ones (the 500 ms test phase) in blocks of TEST_BLOCK steps: a
-# block's matrices cost n^2 per neuron.
-LONGEST_BLOCK, TEST_BLOCK = 100, 50
 TEST_ROWS = 100  # test images simulated together
 TINY_TRACE = 1e-20  # see NetworkState.flush_tiny_traces
 NEGLIGIBLE = 1e-15  # see weight_gradients
@@ -379,7 +383,6 @@ class SegregatedNetwork(torch.nn.Module):
             output_rate=rate_sum / n,
         )
         state.flush_tiny_traces()
-        state.projected_input = None
         return averages
 
 
@@ -429,11 +432,7 @@ class NetworkState:
     input_trace: PSPTrace
     soma: list[torch.Tensor]
     traces: list[PSPTrace]
-    # (W^0, its version, W^0 u) for the input traces u, kept by feedforward_phase for the next phase
-    # while W^0 is unchanged (a forward phase's end serves the target phase); None: compute it
-    projected_input: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
-    # (x, active_inputs(x)) of the latest phase, for the next phase of the same example
-    inputs: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+    _arrays: tuple | None = dataclasses.field(default=None, repr=False, compare=False)  # see arrays()
 
     @classmethod
     def at_rest(cls, net: SegregatedNetwork, batch_shape=(), *, device=None) -> "NetworkState":
@@ -457,6 +456,23 @@ class NetworkState:
         for trace in [self.input_trace, *self.traces]:
             trace.both = drop_tiny_traces(trace.both)
 
+    def arrays(self) -> tuple:
+        """(input long trace, input short trace, somata, long traces, short traces) as numpy arrays that
+        share the tensors' memory, for the compiled phase (which works on them in place); kept while the
+        tensors stay the same (the step-by-step phase replaces them)."""
+        tensors = [self.input_trace.both, *self.soma, *(t.both for t in self.traces)]
+        if self._arrays is None or len(self._arrays[0]) != len(tensors) or any(
+                a is not b for a, b in zip(self._arrays[0], tensors)):
+            for trace in [self.input_trace, *self.traces]:
+                trace.both = trace.both.contiguous()
+            self.soma = [v.contiguous() for v in self.soma]
+            tensors = [self.input_trace.both, *self.soma, *(t.both for t in self.traces)]
+            traces = [t.both.numpy() for t in self.traces]
+            inputs = self.input_trace.both.numpy()
+            self._arrays = (tensors, (inputs[0], inputs[1], tuple(v.numpy() for v in self.soma),
+                                      tuple(t[0] for t in traces), tuple(t[1] for t in traces)))
+        return self._arrays[1]
+
     def resized(self, batch: int) -> "NetworkState":
         """The first ``batch`` rows, padded with rows at rest if the state has fewer."""
 
@@ -473,240 +489,94 @@ class NetworkState:
 
 
 # ---------------------------------------------------------------------------
-# The fast path: with g_a = 0 a phase is feed-forward in time
+# The compiled phase (dendnotes.segregated_dendrites_kernel)
 # ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
-def decay_operators(decay: float, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(T, q) in float64 with T[t, m] = decay^(t - m) for m <= t (else 0) and q[t] = decay^(t + 1).
-
-    The recurrence y_t = decay y_{t-1} + f_t (t = 0..n-1, from y_{-1}) has the solution
-    y = T f + q y_{-1}: one matrix product replaces the loop over time.
-    """
-    t = torch.arange(n, dtype=torch.float64)
-    lag = t[:, None] - t[None, :]
-    base = torch.tensor(decay, dtype=torch.float64)
-    matrix = torch.where(lag >= 0, base ** lag.clamp(min=0), torch.zeros((), dtype=torch.float64))
-    return matrix, base ** (t + 1)
+@functools.lru_cache(maxsize=64)
+def kernel_constants(params: DendriteParams) -> np.ndarray:
+    """The model's constants in the order the phase kernel reads them (kernel.CONSTANTS)."""
+    values = dict(decay_long=params.decay_long, decay_short=params.decay_short,
+                  psp_scale=1.0 / (params.tau_L - params.tau_s), phi_max=params.phi_max, tiny_trace=TINY_TRACE)
+    constants = np.array([values[name] if name in values else getattr(params, name) for name in kernel.CONSTANTS])
+    constants.flags.writeable = False  # shared by every call (cached)
+    return constants
 
 
-@functools.lru_cache(maxsize=512)
-def kernel_rows(params: DendriteParams, n: int, window_start: int):
-    """The PSP traces of :class:`PSPTrace` over a block of n steps, as float64 matrices.
-
-    They act on the stacked rows [x_0..x_{n-1}; u_long; u_short], the spikes of each
-    step and the two traces before the block: ``psp`` (n rows) gives the filtered spike
-    train after every step, ``end`` (2 rows) the traces after the block. ``window`` is 1
-    on the steps averaged (from ``window_start`` on), and ``previous`` the row that sums
-    psp_{t-1} over them (the apical input sees the previous step's output).
-    """
-    scale = 1.0 / (params.tau_L - params.tau_s)
-    (long, q_long), (short, q_short) = decay_operators(params.decay_long, n), decay_operators(params.decay_short, n)
-    psp = torch.cat([(params.decay_long * long - params.decay_short * short) * scale,
-                     torch.stack([q_long, -q_short], dim=1) * scale], dim=1)
-    end = torch.zeros(2, n + 2, dtype=torch.float64)
-    end[0, :n], end[0, n] = params.decay_long * long[-1], params.decay_long**n
-    end[1, :n], end[1, n + 1] = params.decay_short * short[-1], params.decay_short**n
-    window = (torch.arange(n) >= window_start).to(torch.float64)
-    before = torch.zeros(n + 2, dtype=torch.float64)
-    before[n:] = torch.tensor([scale, -scale], dtype=torch.float64)  # psp_{-1}, from the traces before the block
-    previous = window[0] * before + window[1:] @ psp[:-1]
-    return psp, end, window, previous
+def fast_path_applies(net: SegregatedNetwork, x: torch.Tensor, generator) -> bool:
+    """The compiled phase runs on the CPU, in float32 or float64, with a :class:`KernelRandom`."""
+    return (isinstance(generator, KernelRandom) and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64))
 
 
-@functools.lru_cache(maxsize=512)
-def layer_operator(params: DendriteParams, decay: float, gain: float, n: int, window_start: int, weight: float,
-                   dtype: torch.dtype, device: str) -> torch.Tensor:
-    """(n + 3, n + 4) operator for one layer's block, from its input to its somatic voltages.
-
-    Input rows: [W x_0..W x_{n-1}; W u_long; W u_short; offset; V_start], the presynaptic
-    spikes and traces seen through the weights, the constant part of the drive (bias,
-    teaching) and the voltage before the block. Output rows: [V_0..V_{n-1};
-    weight * sum_t w_t V_t; W u_long, W u_short after the block]. The soma is the Euler step
-    V_t = decay V_{t-1} + gain (basal_t + offset) with basal_t = W psp_t (the PSP
-    filter and the weights commute).
-    """
-    psp, end, window, _ = kernel_rows(params, n, window_start)
-    soma, powers = decay_operators(decay, n)
-    voltage = torch.cat([gain * soma @ psp, gain * soma.sum(dim=1, keepdim=True), powers[:, None]], dim=1)
-    traces = torch.cat([end, torch.zeros(2, 2, dtype=torch.float64)], dim=1)
-    return torch.cat([voltage, weight * (window @ voltage)[None], traces]).to(dtype=dtype, device=device)
+def numpy_views(tensors) -> tuple:
+    """The tensors as numpy arrays sharing their memory (the kernel works in place)."""
+    return tuple(t.detach().numpy() for t in tensors)
 
 
-@dataclass(frozen=True)
-class BlockOperators:
-    """What :func:`feedforward_phase` multiplies a block of n steps by (see :func:`block_operators`), numpy arrays."""
-
-    summary: np.ndarray  # (4, n + 2): [spikes; traces before] -> [traces after; mean psp; mean previous psp]
-    summary_spikes: np.ndarray  # its first n columns
-    summary_traces: np.ndarray  # its last 2 columns
-    rate_window: np.ndarray  # (n,): phi dt -> the block's share of the mean rate phi
-    layers: tuple[np.ndarray, ...]  # layer_operator of every layer
-    steps: np.ndarray  # 0..n-1
+def kernel_inputs(x: torch.Tensor, params: DendriteParams) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the inputs that can spike and their spike probability per step, for the kernel
+    (:func:`input_spike_probabilities` in numpy: far less overhead on one example)."""
+    flat = x.detach().numpy().reshape(-1)
+    active = np.flatnonzero(flat)
+    as_dtype = flat.dtype.type
+    return active, flat[active] * as_dtype(params.phi_max) * as_dtype(params.dt)
 
 
-@functools.lru_cache(maxsize=512)
-def block_operators(params: DendriteParams, n: int, window_start: int, n_mean: int, somata: tuple,
-                    dtype: torch.dtype) -> BlockOperators:
-    """The matrices of a block of n steps whose averaging window starts at step ``window_start``,
-    with averages over ``n_mean`` steps in all; ``somata`` holds (decay, gain) for every layer.
 
-    ``summary`` acts on the stacked rows [x_0..x_{n-1}; u_long; u_short], a layer's spikes
-    and its traces before the block (:func:`kernel_rows`): it gives the traces after the
-    block and the block's shares of the mean filtered spike train and of the mean of the
-    previous step's (what the apical dendrites see).
-    """
-    psp, end, window, previous = kernel_rows(params, n, window_start)
-    summary = torch.cat([end, (window @ psp)[None] / n_mean, previous[None] / n_mean]).to(dtype).numpy()
-    return BlockOperators(
-        summary=summary, summary_spikes=summary[:, :n], summary_traces=summary[:, n:],
-        rate_window=(window / (n_mean * params.dt)).to(dtype).numpy(),
-        layers=tuple(layer_operator(params, decay, gain, n, window_start, 1 / n_mean, dtype, "cpu").numpy()
-                     for decay, gain in somata),
-        steps=np.arange(n))
-
-
-def input_drive(table: torch.Tensor, steps_fired: np.ndarray, columns: np.ndarray, rows: np.ndarray | None,
-                steps: np.ndarray, batch: int) -> np.ndarray:
-    """W x_t for every step t and row, (n_steps * batch, n_out): sums of weight columns of the inputs that fired.
-
-    ``table`` is W^T (n_in, n_out), ``steps_fired`` the step of every spike in step order,
-    ``columns`` / ``rows`` the input index / batch row of every spike (``rows`` None for
-    one row), ``steps`` 0..n_steps-1.
-    """
-    if rows is None:
-        starts = np.searchsorted(steps_fired, steps)
-    else:  # bag t * batch + r: sorted, as nonzero goes step by step, and row by row within a step
-        starts = np.searchsorted(steps_fired * batch + rows, np.arange(len(steps) * batch))
-    return torch.nn.functional.embedding_bag(torch.from_numpy(columns), table, torch.from_numpy(starts),
-                                             mode="sum").numpy()
-
-
-def project_traces(traces: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """traces @ table, over the columns of ``traces`` that are not all zero (inputs that spiked lately)."""
-    used = np.flatnonzero(traces.any(axis=0))
-    return traces[:, used] @ table[used]
-
-
-def active_inputs(x: torch.Tensor, params: DendriteParams):
-    """(flat indices of the inputs that can spike, their spike probability per step, their input
-    index, their batch row or None for one row), numpy arrays: what :func:`feedforward_phase` needs of ``x``."""
-    active, probability = (t.cpu().numpy() for t in input_spike_probabilities(params.phi_max * x, params))
-    if x.shape[0] == 1:
-        return active, probability, active, None
-    rows = active // x.shape[1]
-    return active, probability, active - rows * x.shape[1], rows
-
-
-def sigmoid_spike_probability(v: np.ndarray, scale: float) -> np.ndarray:
-    """scale * sigma(v), computed in place of a new array (numpy: far less overhead than torch on small arrays)."""
-    out = np.negative(v)
-    np.exp(out, out=out)
-    out += 1.0
-    return np.divide(scale, out, out=out)
+def weight_views(net: SegregatedNetwork) -> tuple:
+    """(W^0 transposed, (W^l transposed for l >= 1), biases, feedback) as numpy views for the kernels;
+    a network without hidden layers gets an unused (1, 1) feedback array (the kernel wants a tuple)."""
+    transposed = tuple(w.detach().numpy().T for w in net.weights)
+    feedback = numpy_views(net.feedback) or (np.zeros((1, 1), dtype=transposed[0].dtype),)
+    others = transposed[1:] or (np.zeros((1, 1), dtype=transposed[0].dtype),)
+    return transposed[0], others, numpy_views(net.biases), feedback
 
 
 @torch.no_grad()
-def feedforward_phase(
+def compiled_phase(
     net: SegregatedNetwork,
     state: NetworkState,
     x: torch.Tensor,
     n_steps: int,
     teaching: torch.Tensor | None = None,
     *,
-    generator: Generator = None,
-    block: int = 100,
+    generator: KernelRandom,
+    views: tuple | None = None,
+    inputs: tuple | None = None,
 ) -> PhaseAverages:
-    """:meth:`SegregatedNetwork.run_phase` for g_a = 0, computed ``block`` time steps at a time.
+    """:meth:`SegregatedNetwork.run_phase` as one call of the compiled kernel (any g_a, CPU).
 
-    With g_a = 0 the apical dendrite does not reach the soma, so within a phase no
-    layer feels the layers above it, and the input spikes do not depend on the
-    network: each layer's whole block follows from the layer below. Per block it draws
-    the uniform random numbers that the step-by-step loop would draw, in the same
-    order, in one call; then, layer after layer, the drive W s of every step as one
-    product (input spikes are sparse: sums of weight columns), the PSP filter and the
-    linear Euler soma as one matrix over time (:func:`layer_operator`), and all spikes at
-    once. Same random numbers, same averages and state as ``run_phase`` up to
-    floating-point rounding. It computes on the CPU in numpy (a phase is many small
-    operations, each far cheaper in numpy than in torch; numpy's BLAS runs on the threads
-    of the package's thread policy) and returns tensors on x's device.
+    The same steps in the same order, drawing the same uniform numbers from ``generator``:
+    the same averages and state up to floating-point rounding. ``state`` is updated in
+    place (its tensors share memory with the kernel's arrays). ``views`` (:func:`weight_views`)
+    and ``inputs`` (:func:`kernel_inputs`) may be given when the caller already has them.
     """
     p = net.params
-    if p.g_a != 0:
-        raise ValueError(f"the feed-forward phase needs g_a = 0, got {p.g_a}: use run_phase")
     settle = p.steps(p.settle)
     if n_steps <= settle:
         raise ValueError(f"a phase of {n_steps} steps is not longer than the settle time ({settle} steps)")
+    if not fast_path_applies(net, x, generator):
+        raise ValueError("the compiled phase needs CPU tensors of float32 or float64 and a KernelRandom generator")
     batch, n_in = x.shape
-    dtype, device = x.dtype, x.device
-    if state.inputs is None or state.inputs[0] is not x:  # kept for the next phase of the same example
-        state.inputs = (x, active_inputs(x, p))
-    active, probability, columns, rows = state.inputs[1]
-    as_numpy = lambda t: t.detach().cpu().numpy()  # noqa: E731  (no copy on the CPU)
-    table = net.weights[0].detach().cpu().T  # contiguous: SegregatedNetwork stores weights column by column
-    table = table if table.is_contiguous() else table.contiguous()
-    input_trace = as_numpy(state.input_trace.both).reshape(2, -1)
-    traces = [as_numpy(t.both).reshape(2, -1) for t in state.traces]
-    soma = [as_numpy(v).reshape(1, -1) for v in state.soma]
-    cache, w_in = state.projected_input, net.weights[0]
-    if cache is not None and cache[0] is w_in and cache[1] == w_in._version:
-        basal_trace = cache[2]
-    else:  # W u of the input traces
-        basal_trace = project_traces(input_trace.reshape(2 * batch, n_in), table.numpy()).reshape(2, -1)
-    offsets = [np.tile(as_numpy(b), (1, batch)) for b in net.biases]  # the soma's drive is basal + offset
-    conductances = [p.g_b] * net.n_hidden + [p.g_d]
-    leak = [p.g_l + g for g in conductances]
-    if teaching is not None:  # g_E (E_E - V) + g_I (E_I - V) = (E_I + g_E (E_E - E_I)) - V, as g_E + g_I = 1
-        offsets[-1] = offsets[-1] + (p.E_I + as_numpy(teaching).reshape(1, -1) * (p.E_E - p.E_I)) / p.g_d
-        leak[-1] += 1.0
-    somata = tuple((1 - p.dt * g_total, p.dt * g) for g_total, g in zip(leak, conductances))
-    widths = [batch * n for n in net.sizes[1:]]
-    bounds = np.cumsum([0, len(active), *widths])
-    forward_t = [as_numpy(w).T for w in net.weights[1:]]
-    n_mean = n_steps - settle
-    means = [0.0] * (2 * net.n_layers + 2)  # mean input, somatic voltage of every layer; output psp and rate
-    for start in range(0, n_steps, block):
-        n = min(block, n_steps - start)
-        ops = block_operators(p, n, min(n, max(0, settle - start)), n_mean, somata, dtype)
-        noise = uniforms((n, int(bounds[-1])), generator, dtype=dtype).numpy()
-        fired = noise[:, : len(active)] < probability
-        summary = ops.summary_traces @ input_trace
-        summary[:, active] += ops.summary_spikes @ fired.astype(noise.dtype)
-        input_trace, means[0] = summary[:2], means[0] + summary[2]
-        steps_fired, which = np.nonzero(fired)
-        drive = input_drive(table, steps_fired, columns[which], None if rows is None else rows[which], ops.steps,
-                            batch).reshape(n, -1)
-        projected = np.concatenate([drive, basal_trace])
-        for l in range(net.n_layers):
-            v = ops.layers[l] @ np.concatenate([projected, offsets[l], soma[l]])
-            if l == 0:
-                basal_trace = v[n + 1 :]
-            soma[l], means[net.n_layers + l] = v[n - 1 : n], means[net.n_layers + l] + v[n]
-            probabilities = sigmoid_spike_probability(v[:n], p.phi_max * p.dt)  # phi dt
-            spikes = np.empty((n + 2, widths[l]), dtype=noise.dtype)
-            np.less(noise[:, bounds[l + 1] : bounds[l + 2]], probabilities, out=spikes[:n])
-            spikes[n:] = traces[l]
-            summary = ops.summary @ spikes
-            traces[l] = summary[:2]
-            if l < net.n_hidden:
-                means[l + 1] = means[l + 1] + summary[2]
-                projected = (spikes.reshape(-1, net.sizes[l + 1]) @ forward_t[l]).reshape(n + 2, -1)
-            else:
-                means[-2] = means[-2] + summary[3]
-                means[-1] = means[-1] + ops.rate_window @ probabilities
-    as_tensor = lambda a, shape: torch.from_numpy(np.ascontiguousarray(a)).view(shape).to(device)  # noqa: E731
-    state.input_trace = PSPTrace.stacked(drop_tiny_traces(as_tensor(input_trace, (2, batch, n_in))))
-    state.traces = [PSPTrace.stacked(drop_tiny_traces(as_tensor(t, (2, batch, -1)))) for t in traces]
-    state.soma = [as_tensor(v, (batch, -1)) for v in soma]
-    state.projected_input = (w_in, w_in._version, basal_trace)
-    mean_out_psp = as_tensor(means[-2], (batch, -1))
-    return PhaseAverages(
-        soma=[as_tensor(v, (batch, -1)) for v in means[net.n_layers : 2 * net.n_layers]],
-        apical=[mean_out_psp @ y.T for y in net.feedback],
-        inputs=[as_tensor(s, (batch, -1)) for s in means[: net.n_layers]],
-        output_rate=as_tensor(means[-1], (batch, -1)),
-    )
+    dtype = x.dtype
+    active, probability = inputs if inputs is not None else kernel_inputs(x, p)
+    w_in, weights_t, biases, feedback = views if views is not None else weight_views(net)
+    n_out = net.sizes[-1]
+    teach = (teaching.detach().to(dtype).contiguous().numpy() if teaching is not None
+             else np.zeros((0, n_out), dtype=w_in.dtype))
+    in_long, in_short, somata, longs, shorts = state.arrays()
+    new = lambda n: np.empty((batch, n), dtype=w_in.dtype)  # noqa: E731
+    mean_inputs = tuple(new(n) for n in net.sizes[:-1])
+    mean_soma = tuple(new(n) for n in net.sizes[1:])
+    mean_apical = tuple(new(n) for n in net.sizes[1:-1]) or (new(1),)
+    mean_out_psp, mean_rate = new(n_out), new(n_out)
+    kernel.run_phase(n_steps, settle, active, probability, n_in, w_in, weights_t, biases, feedback,
+                     teach, in_long, in_short, somata, longs, shorts, kernel_constants(p), generator.state, dtype == torch.float64,
+                     mean_inputs, mean_soma, mean_apical, mean_out_psp, mean_rate)
+    tensor = torch.from_numpy
+    return PhaseAverages(soma=[tensor(a) for a in mean_soma], apical=[tensor(a) for a in mean_apical[: net.n_hidden]],
+                         inputs=[tensor(a) for a in mean_inputs], output_rate=tensor(mean_rate))
 
 
 # ---------------------------------------------------------------------------
@@ -798,6 +668,22 @@ def update_angles(
     return angles
 
 
+def compiled_update_angles(net: SegregatedNetwork, forward: PhaseAverages, target: PhaseAverages) -> np.ndarray:
+    """:func:`update_angles` (per example) as a (n_hidden, N) array, compiled when the averages are CPU tensors
+    (the kernel's :func:`~dendnotes.segregated_dendrites_kernel.hidden_update_angles`)."""
+    if net.n_hidden == 0:
+        return np.empty((0, forward.soma[0].shape[0]))
+    if forward.soma[0].device.type != "cpu":
+        return np.array([a.cpu().numpy() for a in update_angles(net, forward, target)])
+    p = net.params
+    angles = np.empty((net.n_hidden, forward.soma[0].shape[0]))
+    contiguous = lambda tensors: tuple(t.contiguous().numpy() for t in tensors)  # noqa: E731
+    kernel.hidden_update_angles(tuple(w.detach().numpy().T for w in net.weights[1:]), contiguous(forward.soma),
+                                contiguous(forward.apical), contiguous(target.apical),
+                                target.output_rate.contiguous().numpy(), p.k_b, p.k_d, p.phi_max, angles)
+    return angles
+
+
 def check_learning_rates(net: SegregatedNetwork, learning_rates) -> tuple[float, ...]:
     if learning_rates is None:
         if net.n_hidden not in PAPER_LEARNING_RATES:
@@ -820,7 +706,7 @@ class SegregatedDendrites(LearningRule):
     layer: the readout-only control). ``feedback_signal="rates"`` feeds the apical
     dendrites the output layer's mean rates instead of its filtered spike trains (the
     paper's comparison in Figure 7A: everything else spiking). ``stepwise`` simulates
-    step by step even where the fast path applies (for tests and benchmarks).
+    step by step in torch even where the compiled phases apply (for tests and benchmarks).
     ``steady_test`` makes ``predict`` use the rate mode's steady state with the trained
     weights, the limit of a long test phase, instead of a 500 ms spiking phase.
     ``last_phases`` keeps the (forward, target) averages of the latest batch for
@@ -843,16 +729,38 @@ class SegregatedDendrites(LearningRule):
         self.learning_rates = check_learning_rates(net, learning_rates)
         self.seed = seed
         self.phase_rng = np.random.default_rng(seed)
+        self.generator = KernelRandom(seed)
         self.state: NetworkState | None = None
+        self._views = None
         self.last_phases: tuple[PhaseAverages, PhaseAverages] | None = None
         self.to(net.weights[0].device)
 
     def to(self, device) -> "SegregatedDendrites":
+        """Move the network; the simulation state restarts at rest only if the device changes."""
         device = torch.device(device)
-        self.net.to(device)
-        self.generator = np.random.default_rng(self.seed)
-        self.state = None
+        if device != self.net.weights[0].device:
+            self.net.to(device)
+            self.state, self._views = None, None
         return self
+
+    def state_dict(self) -> dict:
+        """Everything training carries from one example to the next: weights, random generators, the
+        simulation state (for checkpoints: :meth:`load_state_dict` restores it exactly)."""
+        state = None if self.state is None else {
+            "input_trace": self.state.input_trace.both.clone(), "soma": [v.clone() for v in self.state.soma],
+            "traces": [t.both.clone() for t in self.state.traces]}
+        return {"net": {k: v.clone() for k, v in self.net.state_dict().items()}, "generator": self.generator.state.copy(),
+                "phase_rng": self.phase_rng.bit_generator.state, "state": state}
+
+    def load_state_dict(self, saved: dict) -> None:
+        with torch.no_grad():
+            self.net.load_state_dict(saved["net"])
+        self.generator.state[:] = saved["generator"]
+        self.phase_rng.bit_generator.state = saved["phase_rng"]
+        state = saved["state"]
+        self.state = None if state is None else NetworkState(
+            PSPTrace.stacked(state["input_trace"].clone()), [v.clone() for v in state["soma"]],
+            [PSPTrace.stacked(t.clone()) for t in state["traces"]])
 
     def scales(self) -> list[float]:
         """eta_l gamma_l for every layer: gamma^0 (P_hidden) for hidden layers, gamma^1 (P_output) for the output."""
@@ -873,19 +781,38 @@ class SegregatedDendrites(LearningRule):
         elif self.state.soma[0].shape[0] != x.shape[0]:
             self.state = self.state.resized(x.shape[0])
         n_forward, n_target = phase_lengths(self.phase_rng, 2, self.net.params)
-        forward = self.simulate(self.state, x, n_forward, generator=self.generator)
-        target = self.simulate(self.state, x, n_target, teaching, generator=self.generator)
+        if self.uses_kernel(x):
+            shared = dict(views=self.weight_views(), inputs=kernel_inputs(x, self.net.params))
+            forward = compiled_phase(self.net, self.state, x, n_forward, generator=self.generator, **shared)
+            target = compiled_phase(self.net, self.state, x, n_target, teaching, generator=self.generator, **shared)
+        else:
+            forward = self.net.run_phase(self.state, x, n_forward, generator=self.generator)
+            target = self.net.run_phase(self.state, x, n_target, teaching, generator=self.generator)
         if self.feedback_signal == "rates":  # the apical dendrites see the output rates, not spikes
             forward, target = (dataclasses.replace(phase, apical=[phase.output_rate @ y.T for y in self.net.feedback])
                                for phase in (forward, target))
         return forward, target
 
-    def simulate(self, state: NetworkState, x: torch.Tensor, n_steps: int, teaching=None, *, generator=None):
-        """One spiking phase: :func:`feedforward_phase` when g_a = 0, else (or if ``stepwise``) the
-        step-by-step :meth:`SegregatedNetwork.run_phase`; the two agree given the same random numbers."""
-        if self.net.params.g_a == 0 and not self.stepwise:
-            block = n_steps if n_steps <= LONGEST_BLOCK else TEST_BLOCK
-            return feedforward_phase(self.net, state, x, n_steps, teaching, generator=generator, block=block)
+    def weight_views(self) -> tuple:
+        """:func:`weight_views` of the network, kept while the tensors keep their memory (the kernels
+        change them in place)."""
+        if self._views is not None:
+            tensors, key, views = self._views
+            if key == [(t.data_ptr(), t.shape) for t in tensors]:
+                return views
+        tensors = [*self.net.weights, *self.net.biases, *self.net.feedback]
+        self._views = (tensors, [(t.data_ptr(), t.shape) for t in tensors], weight_views(self.net))
+        return self._views[2]
+
+    def uses_kernel(self, x: torch.Tensor) -> bool:
+        """Whether phases run compiled (:func:`compiled_phase`): spiking, not ``stepwise``, on the CPU."""
+        return self.mode == "spiking" and not self.stepwise and fast_path_applies(self.net, x, self.generator)
+
+    def simulate(self, state: NetworkState, x: torch.Tensor, n_steps: int, teaching=None, *, generator):
+        """One spiking phase: :func:`compiled_phase`, or (``stepwise``, or off the CPU) the step-by-step
+        :meth:`SegregatedNetwork.run_phase`; the two agree given the same random numbers."""
+        if self.uses_kernel(x):
+            return compiled_phase(self.net, state, x, n_steps, teaching, generator=generator)
         return self.net.run_phase(state, x, n_steps, teaching, generator=generator)
 
     @torch.no_grad()
@@ -896,6 +823,27 @@ class SegregatedDendrites(LearningRule):
         return output_loss(self.net, forward, target), updates
 
     @torch.no_grad()
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
+        """Apply ``lr`` times ``compute_updates``'s updates (a plain SGD step) and return the loss.
+
+        With the compiled path the update is applied in place by :func:`kernel.local_update`
+        (only rows of W^T with a non-zero mean input), without building dense update tensors;
+        :func:`dendnotes.training.fit` calls this for plain SGD.
+        """
+        if not self.uses_kernel(x):
+            loss, updates = self.compute_updates(x, y)
+            for param, update in zip(self.parameters(), updates, strict=True):
+                param.add_(update, alpha=-lr)
+            return float(loss)
+        forward, target = self.last_phases = self.phases(x, y)
+        p = self.net.params
+        w_in, weights_t, biases, _ = self.weight_views()
+        apical = [numpy_views(phase.apical) or (np.zeros((1, 1), dtype=w_in.dtype),) for phase in (forward, target)]
+        return kernel.local_update(w_in, weights_t, biases, numpy_views(forward.inputs), numpy_views(forward.soma),
+                                   apical[0], apical[1], target.output_rate.numpy(), np.array(self.scales()),
+                                   float(lr), p.k_b, p.k_d, p.phi_max, NEGLIGIBLE)
+
+    @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Mean output somatic voltage in a single forward phase (test_phase ms from rest when spiking)."""
         self.net.check_input(x)
@@ -903,9 +851,9 @@ class SegregatedDendrites(LearningRule):
         if self.mode == "rate" or self.steady_test:
             return self.net.steady_phase(x).soma[-1]
         p = self.net.params
-        generator = np.random.default_rng(self.seed + 1)
+        generator = KernelRandom(self.seed + 1)
         outputs = []
-        for rows in x.split(TEST_ROWS):  # a few rows at a time: a block's tensors stay in the cache
+        for rows in x.split(TEST_ROWS):  # a few rows at a time: their arrays stay in the cache
             state = NetworkState.at_rest(self.net, (rows.shape[0],))
             outputs.append(self.simulate(state, rows, p.steps(p.test_phase), generator=generator).soma[-1])
         return torch.cat(outputs)
@@ -940,8 +888,11 @@ class PaperEvaluation:
     def on_batch_end(self, rule: SegregatedDendrites, y: torch.Tensor) -> None:
         forward, target = rule.last_phases
         self.seen += len(y)
-        self.correct += int((forward.soma[-1].argmax(dim=1) == y).sum())
-        for l, angles in enumerate(update_angles(rule.net, forward, target)):
+        if len(y) == 1:  # one example: far less overhead in numpy
+            self.correct += int(forward.soma[-1].numpy().argmax() == int(y[0]))
+        else:
+            self.correct += int((forward.soma[-1].argmax(dim=1) == y).sum())
+        for l, angles in enumerate(compiled_update_angles(rule.net, forward, target)):
             self.angle_sums[l] += float(angles.sum())
             self.angles[l].append(float(angles.mean()))
 
@@ -955,6 +906,51 @@ class PaperEvaluation:
 
     def hooks(self) -> dict:
         return {"on_batch_end": self.on_batch_end, "on_epoch_end": self.on_epoch_end, "evaluate_train": False}
+
+
+@contextlib.contextmanager
+def termination_as_interrupt():
+    """Within the block, SIGTERM (``kill``) raises KeyboardInterrupt like Ctrl-C (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def save_checkpoint(path: str | Path, settings: dict, rule: SegregatedDendrites, history: History) -> None:
+    """Write ``rule``'s full state and the history so far to ``path``, atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    torch.save({"settings": settings, "rule": rule.state_dict(), "history": history.to_dict()}, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: str | Path, settings: dict, rule: SegregatedDendrites,
+                    evaluation: PaperEvaluation) -> History | None:
+    """Restore ``rule`` from the checkpoint at ``path`` and return its history, or None if there is none.
+
+    A checkpoint of other settings is an error (one line), not silently ignored."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    saved = torch.load(path, weights_only=False)
+    if saved["settings"] != settings:
+        raise ValueError(f"{path} is a checkpoint of other settings ({saved['settings']}); move it away or use "
+                         "the same settings")
+    rule.load_state_dict(saved["rule"])
+    history = History(epochs=saved["history"]["epochs"], metrics=saved["history"]["metrics"],
+                      wall_time=saved["history"]["wall_time"])
+    evaluation.start -= history.wall_time  # "seconds" counts from the start of the first session
+    return history
 
 
 def run_paper_experiment(
@@ -974,14 +970,15 @@ def run_paper_experiment(
     n_test: int | None = None,
     out: str | Path | None = None,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
 ) -> dict:
     """The paper's MNIST experiment (Figure 6): 784-[hidden]-10, 60 epochs, its learning rates, spiking.
 
     ``hidden`` = () for no hidden layer, (500,) or (500, 100) for the paper's networks;
     ``dataset`` "mnist" (downloaded on first use) or "fashion-mnist". Uses the GPU when
     present (``device=None``). The default, ``batch_size=1, lr=1``, is the paper's online
-    procedure: one image, two phases, one update (the fast path of
-    :func:`feedforward_phase` when g_a = 0). Minibatches are an option: ``batch_size``
+    procedure: one image, two phases, one update (compiled phases on the CPU, see
+    :func:`compiled_phase`). Minibatches are an option: ``batch_size``
     examples in parallel, and a step of ``lr`` times the paper's per-example step,
     applied to the batch-mean update. (Adding up the batch's updates, lr = batch_size,
     overshoots: the paper's step is tuned for online learning, and N of them at once
@@ -991,6 +988,12 @@ def run_paper_experiment(
     error after every epoch and the timing, and also writes it as JSON to ``out`` if
     given. ``python -m dendnotes.reproduce guerguiev2017-<sizes>`` runs it and saves
     the record with the book's other results.
+
+    ``checkpoint``: a file where the run saves, atomically after every epoch, everything
+    it needs to go on (weights, random generators, simulation state, history); if the
+    file exists for the same settings, the run resumes from it, and goes on exactly as the
+    uninterrupted run would have. Interrupted (Ctrl-C, SIGINT) after at least one epoch,
+    the run returns the record of the epochs completed (``"interrupted": True``).
     """
     from .data import load
 
@@ -1001,8 +1004,28 @@ def run_paper_experiment(
     device = choose_device(device)
     net = SegregatedNetwork(sizes, params=DendriteParams(g_a=g_a), feedback=feedback, seed=seed)
     rule = SegregatedDendrites(net, mode=mode, learning_rates=learning_rates, seed=seed)
-    history = fit(rule, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
-                  seed=seed, device=device, progress=progress, **PaperEvaluation(rule).hooks())
+    settings = dict(dataset=dataset, sizes=sizes, mode=mode, feedback=feedback, g_a=g_a, batch_size=batch_size, lr=lr,
+                    learning_rates=list(rule.learning_rates), seed=seed, n_train=len(x_train), n_test=len(x_test))
+    evaluation = PaperEvaluation(rule)
+    resume = load_checkpoint(checkpoint, settings, rule, evaluation) if checkpoint is not None else None
+    latest = [resume]
+
+    def save(epoch: int, history: History, rule: SegregatedDendrites) -> None:
+        latest[0] = history
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, settings, rule, history)
+
+    try:
+        with termination_as_interrupt():
+            history = fit(rule, (x_train, y_train, x_test, y_test), epochs=epochs, batch_size=batch_size, lr=lr,
+                          seed=seed, device=device, progress=progress, resume=resume, after_epoch=save,
+                          **evaluation.hooks())
+        interrupted = False
+    except KeyboardInterrupt:
+        if latest[0] is None or len(latest[0].epochs) < 2:
+            raise
+        history, interrupted = latest[0], True
+    epochs = history.epochs[-1]
     test_error = [100 * (1 - a) for a in history["test_accuracy"]]
     result = {
         "experiment": "Guerguiev, Lillicrap & Richards 2017, Figure 6",
@@ -1026,6 +1049,7 @@ def run_paper_experiment(
         "paper_test_error_percent": PAPER_TEST_ERROR.get(tuple(hidden)) if dataset == "mnist" else None,
         "history": history.to_dict(),
         "wall_time_s": history.wall_time,
+        "interrupted": interrupted,
     }
     if out is not None:
         write_json_atomically(Path(out), result)

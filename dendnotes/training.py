@@ -9,7 +9,9 @@ A learning rule is any object with
 * ``predict(x)``: the network's output.
 
 ``fit`` writes each update into ``p.grad`` and lets a standard torch optimiser
-take the step, so every rule is trained by the same code.
+take the step, so every rule is trained by the same code. A rule may also define
+``train_step(x, y, lr) -> loss``, the same plain SGD step applied by the rule itself
+(e.g. in place, on the entries that change); ``fit`` uses it for plain SGD.
 """
 
 from __future__ import annotations
@@ -242,6 +244,8 @@ def fit(
     on_batch_end: Callable[[LearningRule, torch.Tensor], None] | None = None,
     evaluate_train: bool = True,
     eval_batch_size: int = 1000,
+    resume: History | None = None,
+    after_epoch: Callable[[int, History, LearningRule], None] | None = None,
 ) -> History:
     """Train ``rule`` for ``epochs`` passes over shuffled minibatches; return the history.
 
@@ -251,7 +255,11 @@ def fit(
     training; ``evaluate_train=False`` skips the pass over the training set, where
     predicting is expensive (spiking networks). Raises TrainingDivergedError as soon
     as a batch loss is NaN or infinite or more than ``DIVERGENCE_FACTOR`` times its
-    first value (or 1, if larger).
+    first value (or 1, if larger). ``after_epoch(epoch, history, rule)`` runs after each
+    epoch is recorded (e.g. to save a checkpoint). ``resume``: the history of an interrupted
+    run of the same call, with the rule restored to its state after that history's last
+    epoch: training goes on from there as if never interrupted (the shuffling generator is
+    advanced past the epochs done).
     """
     check_fit_arguments(epochs, batch_size, lr, momentum, weight_decay, seed)
     device = choose_device(device)
@@ -261,7 +269,10 @@ def fit(
     params = rule.parameters()
     opt = make_optimizer(params, optimizer, lr, momentum, weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    history = History()
+    history = resume if resume is not None else History()
+    done = history.epochs[-1] if history.epochs else None
+    plain_sgd = optimizer == "sgd" and momentum == 0 and weight_decay == 0
+    train_step = getattr(rule, "train_step", None) if plain_sgd else None
 
     def record(epoch: int) -> None:
         values = {}
@@ -272,17 +283,24 @@ def fit(
             values |= on_epoch_end(epoch, rule) or {}
         history.log(epoch, values)
 
-    start = time.perf_counter()
-    record(0)
+    start = time.perf_counter() - history.wall_time
+    if done is None:
+        record(0)
     n_batches = math.ceil(len(x_train) / batch_size)
     loss_limit = None
     bar = tqdm(total=epochs * n_batches, desc=getattr(rule, "name", "training"), disable=not progress)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(x_train), generator=generator).to(device)
+        if done is not None and epoch <= done:
+            bar.update(n_batches)
+            continue
         for b in range(n_batches):
             idx = order[b * batch_size : (b + 1) * batch_size]
-            loss, updates = rule.compute_updates(x_train[idx], y_train[idx])
-            loss = float(loss)
+            if train_step is not None:
+                loss = float(train_step(x_train[idx], y_train[idx], lr))
+            else:
+                loss, updates = rule.compute_updates(x_train[idx], y_train[idx])
+                loss = float(loss)
             if loss_limit is None and math.isfinite(loss):
                 loss_limit = DIVERGENCE_FACTOR * max(abs(loss), 1.0)
             if not math.isfinite(loss) or loss > loss_limit:
@@ -292,13 +310,17 @@ def fit(
                     f"{getattr(rule, 'name', 'training')} diverged at epoch {epoch}, batch {b + 1}: "
                     f"loss is {loss:.4g}{above}. Try a smaller learning rate (lr={lr})."
                 )
-            for p, u in zip(params, updates, strict=True):
-                p.grad = u
-            opt.step()
+            if train_step is None:
+                for p, u in zip(params, updates, strict=True):
+                    p.grad = u
+                opt.step()
             if on_batch_end is not None:
                 on_batch_end(rule, y_train[idx])
             bar.update()
         record(epoch)
+        history.wall_time = time.perf_counter() - start
+        if after_epoch is not None:
+            after_epoch(epoch, history, rule)
         bar.set_postfix(test_acc=history.metrics.get("test_accuracy", [float("nan")])[-1])
     bar.close()
     history.wall_time = time.perf_counter() - start

@@ -26,13 +26,15 @@ from dendnotes.segregated_dendrites import (
     SegregatedDendrites,
     SegregatedNetwork,
     backprop_deltas,
-    feedforward_phase,
+    compiled_phase,
+    compiled_update_angles,
     local_deltas,
     output_loss,
     run_paper_experiment,
     update_angles,
     weight_gradients,
 )
+from dendnotes.segregated_dendrites_kernel import KernelRandom
 from dendnotes.training import fit
 
 P = DendriteParams()
@@ -380,21 +382,21 @@ def assert_same_averages(a, b, tol=1e-12):
 
 
 @pytest.mark.parametrize(
-    "sizes, batch, n_steps, block, teach",
-    [([20, 9, 3], 1, 57, 100, False), ([20, 9, 3], 1, 61, 100, True), ([20, 9, 5, 3], 1, 55, 100, True),
-     ([20, 9, 3], 4, 130, 40, True), ([20, 12, 4], 3, 500, 50, False)],  # the last: a 500 ms test phase
+    "sizes, batch, n_steps, teach, g_a",
+    [([20, 9, 3], 1, 57, False, 0.0), ([20, 9, 3], 1, 61, True, 0.0), ([20, 9, 5, 3], 1, 55, True, 0.0),
+     ([20, 9, 3], 4, 130, True, 0.0), ([20, 12, 4], 3, 500, False, 0.0),  # the last: a 500 ms test phase
+     ([20, 9, 3], 2, 70, True, 0.6), ([20, 9, 5, 3], 1, 60, False, 0.05), ([20, 3], 2, 52, True, 0.0)],
 )
-def test_feedforward_phase_equals_the_step_by_step_phase(sizes, batch, n_steps, block, teach):
-    """g_a = 0: the whole-phase computation gives run_phase's averages and state, same random numbers."""
-    net = SegregatedNetwork(sizes, dtype=torch.float64, seed=1)
+def test_compiled_phase_equals_the_step_by_step_phase(sizes, batch, n_steps, teach, g_a):
+    """The compiled phase gives run_phase's averages and state, fed the same random numbers (any g_a)."""
+    net = SegregatedNetwork(sizes, params=DendriteParams(g_a=g_a), dtype=torch.float64, seed=1)
     x, y = toy_data(batch, n_in=sizes[0], n_classes=sizes[-1], seed=2)
     teaching = net.teaching(y) if teach else None
     state = NetworkState.at_rest(net, (batch,))
-    net.run_phase(state, x, 45, generator=torch.Generator().manual_seed(4))  # a state that is not at rest
+    net.run_phase(state, x, 45, generator=KernelRandom(4))  # a state that is not at rest
     fast_state = copy_state(state)
-    reference = net.run_phase(state, x, n_steps, teaching, generator=torch.Generator().manual_seed(5))
-    fast = feedforward_phase(net, fast_state, x, n_steps, teaching, generator=torch.Generator().manual_seed(5),
-                             block=block)
+    reference = net.run_phase(state, x, n_steps, teaching, generator=KernelRandom(5))
+    fast = compiled_phase(net, fast_state, x, n_steps, teaching, generator=KernelRandom(5))
     assert_same_averages(reference, fast)
     for a, b in zip([state.input_trace, *state.traces], [fast_state.input_trace, *fast_state.traces]):
         assert torch.allclose(a.long, b.long, atol=1e-12) and torch.allclose(a.short, b.short, atol=1e-12)
@@ -402,31 +404,65 @@ def test_feedforward_phase_equals_the_step_by_step_phase(sizes, batch, n_steps, 
         assert torch.allclose(a, b, atol=1e-12)
 
 
-def test_fast_online_training_equals_the_step_by_step_reference():
-    """Online (one example, two phases, one update), state carried over: same updates, same test output."""
+@pytest.mark.parametrize("sizes, g_a, feedback_signal", [([20, 9, 5, 3], 0.0, "spikes"), ([20, 9, 3], 0.6, "spikes"),
+                                                         ([20, 9, 3], 0.0, "rates"), ([20, 3], 0.0, "spikes")])
+def test_compiled_online_training_equals_the_step_by_step_reference(sizes, g_a, feedback_signal):
+    """Online (one example, two phases, one update in place), state carried over: the same weights after
+    every step as the step-by-step phases with compute_updates and an SGD step, and the same test output."""
     x, y = toy_data(4, n_in=20, n_classes=3)
-    rules = [SegregatedDendrites(SegregatedNetwork([20, 9, 5, 3], dtype=torch.float64, seed=10), seed=3,
-                                 stepwise=stepwise) for stepwise in (False, True)]
+    nets = [SegregatedNetwork(sizes, params=DendriteParams(g_a=g_a), dtype=torch.float64, seed=10) for _ in range(2)]
+    rules = [SegregatedDendrites(net, seed=3, stepwise=stepwise, feedback_signal=feedback_signal)
+             for net, stepwise in zip(nets, (False, True))]
+    before = [p.clone() for p in nets[0].parameters()]
     for i in range(4):
-        results = [rule.compute_updates(x[i : i + 1], y[i : i + 1]) for rule in rules]
-        (loss, updates), (ref_loss, ref_updates) = results
-        assert float(loss) == pytest.approx(float(ref_loss), rel=1e-9)
-        for a, b in zip(updates, ref_updates):
+        losses = [rule.train_step(x[i : i + 1], y[i : i + 1], 1.5) for rule in rules]
+        assert losses[0] == pytest.approx(losses[1], rel=1e-9)
+        for a, b in zip(*(net.parameters() for net in nets)):
             assert torch.allclose(a, b, rtol=1e-8, atol=1e-12)
-        assert any(float(u.abs().max()) > 0 for u in updates)
-        for rule, (_, u) in zip(rules, results):
-            with torch.no_grad():
-                for param, update in zip(rule.parameters(), u):
-                    param -= update
+    assert all(not torch.equal(a, b) for a, b in zip(before, nets[0].parameters()))
+    assert all(w.T.is_contiguous() for w in nets[0].weights)  # updated in place, layout kept
     test = [rule.predict(x) for rule in rules]  # 500 ms test phases
     assert torch.allclose(test[0], test[1], atol=1e-10)
 
 
+def test_compiled_update_equals_compute_updates_in_float32():
+    """The production dtype: the in-place update matches compute_updates + SGD to float32 rounding."""
+    x, y = toy_data(2, n_in=20)
+    nets = [SegregatedNetwork([20, 9, 3], seed=4) for _ in range(2)]
+    rules = [SegregatedDendrites(net, seed=2) for net in nets]
+    rules[0].train_step(x[:1].float(), y[:1], 1.0)
+    loss, updates = rules[1].compute_updates(x[:1].float(), y[:1])
+    for p, u, q in zip(nets[1].parameters(), updates, nets[0].parameters()):
+        assert torch.allclose(p - u, q, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sizes", [[20, 3], [20, 9, 3], [20, 9, 5, 3]])
+def test_compiled_update_angles_equal_update_angles(sizes):
+    x, y = toy_data(3, n_in=20)
+    rule = SegregatedDendrites(SegregatedNetwork(sizes, dtype=torch.float64, seed=3), seed=1)
+    rule.compute_updates(x, y)
+    reference = update_angles(rule.net, *rule.last_phases)
+    fast = compiled_update_angles(rule.net, *rule.last_phases)
+    assert fast.shape == (len(sizes) - 2, 3)
+    for a, b in zip(reference, fast):
+        assert np.allclose(a.numpy(), b, atol=1e-6)
+
+
+def test_kernel_random_is_seeded_and_uniform():
+    a, b = KernelRandom(7).random(10_000, np.float32), KernelRandom(7).random(10_000, np.float32)
+    assert np.array_equal(a, b) and a.dtype == np.float32 and 0 <= a.min() and a.max() < 1
+    assert abs(a.mean() - 0.5) < 0.01 and abs(a.var() - 1 / 12) < 0.005
+    assert not np.array_equal(a, KernelRandom(8).random(10_000, np.float32))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        KernelRandom(0).random(3, np.int32)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_uniforms_are_the_same_drawn_in_pieces_or_at_once(dtype):
-    """What lets the step-by-step and the whole-phase simulations share their random numbers."""
-    whole = uniforms((6, 7), np.random.default_rng(3), dtype=dtype)
-    rng = np.random.default_rng(3)
+@pytest.mark.parametrize("make", [np.random.default_rng, KernelRandom])
+def test_uniforms_are_the_same_drawn_in_pieces_or_at_once(dtype, make):
+    """What lets the step-by-step and the compiled simulations share their random numbers."""
+    whole = uniforms((6, 7), make(3), dtype=dtype)
+    rng = make(3)
     pieces = torch.cat([uniforms((n,), rng, dtype=dtype) for n in (3, 4, 2, 5, 7, 7, 7, 7)])
     assert whole.dtype == dtype and torch.equal(whole.flatten(), pieces)
     with pytest.raises(ValueError, match="generator"):
@@ -439,12 +475,6 @@ def test_weights_are_stored_column_by_column_and_updates_keep_it():
     x, y = toy_data(2, n_in=20)
     _, updates = SegregatedDendrites(net, seed=0).compute_updates(x[:1].float(), y[:1])
     assert all(u.stride() == w.stride() for u, w in zip(updates, net.weights))
-
-
-def test_feedforward_phase_refuses_apical_coupling():
-    net = SegregatedNetwork([20, 9, 3], params=DendriteParams(g_a=0.05), seed=0)
-    with pytest.raises(ValueError, match="g_a = 0"):
-        feedforward_phase(net, NetworkState.at_rest(net, (1,)), torch.rand(1, 20), 60)
 
 
 def test_batched_update_is_the_mean_of_per_example_updates_in_rate_mode():
@@ -481,6 +511,38 @@ def test_paper_experiment_runs_and_writes_its_record(tmp_path):
     assert record["paper_test_error_percent"] is None  # only MNIST has the paper's numbers
     assert result["path"] == str(out)
     assert PAPER_TEST_ERROR[(500,)] == 4.1
+
+
+def test_a_resumed_run_equals_the_uninterrupted_run(tmp_path):
+    """Checkpoints after every epoch: stopping after epoch 1 and resuming gives the uninterrupted run."""
+    options = dict(hidden=(12,), mode="spiking", n_train=30, n_test=10, progress=False)
+    whole = run_paper_experiment("digits", epochs=2, **options)
+    checkpoint = tmp_path / "run.pt"
+    first = run_paper_experiment("digits", epochs=1, checkpoint=checkpoint, **options)
+    assert checkpoint.exists() and first["history"]["epochs"] == [0, 1]
+    resumed = run_paper_experiment("digits", epochs=2, checkpoint=checkpoint, **options)
+    for key in ("test_accuracy", "test_loss", "train_accuracy", "hidden_angle_0"):
+        assert resumed["history"]["metrics"][key] == whole["history"]["metrics"][key], key
+    assert resumed["history"]["epochs"] == [0, 1, 2] and not resumed["interrupted"]
+    with pytest.raises(ValueError, match="other settings"):
+        run_paper_experiment("digits", epochs=2, checkpoint=checkpoint, **(options | {"n_train": 20}))
+
+
+def test_an_interrupted_run_returns_the_epochs_it_completed(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM after an epoch: the record of the epochs done, and the checkpoint to resume from."""
+    import dendnotes.segregated_dendrites as sd
+
+    def interrupted_fit(rule, data, *, after_epoch, **options):
+        history = fit(rule, data, **(options | {"epochs": 1}))
+        after_epoch(1, history, rule)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sd, "fit", interrupted_fit)
+    checkpoint = tmp_path / "run.pt"
+    record = run_paper_experiment("digits", hidden=(12,), epochs=5, n_train=20, n_test=10, progress=False,
+                                  checkpoint=checkpoint)
+    assert record["interrupted"] and record["epochs"] == 1 and len(record["test_error_percent"]) == 2
+    assert checkpoint.exists()
 
 
 def test_rate_feedback_and_readout_only_options():
