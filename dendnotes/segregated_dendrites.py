@@ -684,6 +684,103 @@ def compiled_update_angles(net: SegregatedNetwork, forward: PhaseAverages, targe
     return angles
 
 
+# ---------------------------------------------------------------------------
+# Theorem 1: when does descending L^0 also descend L^1?
+# ---------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def theorem1_jacobians(net: SegregatedNetwork, forward: PhaseAverages,
+                       output_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """J_beta (N, n_out, n_hidden) and J_gamma (N, n_hidden, n_out) of Theorem 1 (Guerguiev et al. 2017, Methods).
+
+    For a network with one hidden layer the theorem writes the forward map from hidden to output
+    rates as beta(x) = phi_max sigma(k_d W^1 x) and the feedback map from output rates to plateau
+    potentials as gamma(x) = sigma(Y x); J_beta is beta's Jacobian at the hidden forward-phase rates,
+    J_gamma is gamma's at beta of them (the output forward-phase rates):
+
+        J_beta  = phi_max k_d diag(sigma'(V^1_f)) W^1,
+        J_gamma = diag(sigma'(Y phi_max sigma(V^1_f))) Y,
+
+    with V^1_f the output somata's mean forward-phase voltage, which stands for k_d (W^1 x + b^1) (the
+    theorem assumes V^1_f ~ k_d V^1b_f; the bias, absent from the paper's beta, does not change its
+    Jacobian). These are the expressions of the authors' code (``deep_learning.py``, ``record_eigvals``).
+    ``output_weights``: the W^1 the forward phase ran with, if the network's have changed since
+    (after an update); by default the network's current W^1.
+    """
+    if net.n_hidden != 1:
+        raise ValueError(f"Theorem 1 is stated for one hidden layer; this network has {net.n_hidden}")
+    v_out = forward.soma[-1]
+    if v_out.dim() != 2 or v_out.shape[1] != net.sizes[-1]:
+        raise ValueError(f"forward.soma[-1] must have shape (N, {net.sizes[-1]}), got {tuple(v_out.shape)}")
+    p = net.params
+    w = net.weights[-1].detach() if output_weights is None else output_weights
+    if w.shape != net.weights[-1].shape:
+        raise ValueError(f"output_weights must have shape {tuple(net.weights[-1].shape)}, got {tuple(w.shape)}")
+    y = net.feedback[0]
+    j_beta = (p.phi_max * p.k_d * sigmoid_derivative(v_out)).unsqueeze(2) * w
+    apical = (p.phi_max * torch.sigmoid(v_out)) @ y.T
+    j_gamma = sigmoid_derivative(apical).unsqueeze(2) * y
+    return j_beta, j_gamma
+
+
+def theorem1_eigenvalue(product: torch.Tensor) -> torch.Tensor:
+    """mu, the largest eigenvalue of (I - J_beta J_gamma)^T (I - J_beta J_gamma), for ``product`` = J_beta J_gamma.
+
+    ``product``: (..., n, n); returns (...). Theorem 1 (Guerguiev et al. 2017): if mu < 1 and the
+    output error is small enough, the hidden target phi^0* = phi^0_f + gamma(phi^1_t) - gamma(phi^1_f)
+    moves the output closer to its target, ||phi^1* - beta(phi^0*)||^2 < ||phi^1* - phi^1_f||^2.
+    """
+    if product.dim() < 2 or product.shape[-1] != product.shape[-2]:
+        raise ValueError(f"J_beta J_gamma must be a square matrix (..., n, n), got shape {tuple(product.shape)}")
+    identity = torch.eye(product.shape[-1], dtype=product.dtype, device=product.device)
+    residual = identity - product
+    return torch.linalg.eigvalsh(residual.transpose(-1, -2) @ residual)[..., -1]
+
+
+class Theorem1Record:
+    """Hook for :func:`dendnotes.training.fit`: Theorem 1's mu for every training example.
+
+    After each batch it appends to ``per_example`` mu of each example's own Jacobians
+    (:func:`theorem1_jacobians` at the batch's forward phase, ``rule.last_phases``, with the W^1 of
+    that phase, i.e. before the batch's update, as the authors' code does), and, over the
+    last ``window`` examples (the paper's Figure 5-figure supplement 1A: 100), to
+    ``product_of_means`` mu of mean(J_beta) mean(J_gamma) (what the paper's caption describes) and to
+    ``mean_of_products`` mu of mean(J_beta J_gamma) (what the authors' code computes).
+    Use as ``fit(rule, data, ..., on_batch_end=Theorem1Record(rule).on_batch_end)``; nothing is
+    computed unless it is passed.
+    """
+
+    def __init__(self, rule: SegregatedDendrites, window: int = 100):
+        if rule.net.n_hidden != 1:
+            raise ValueError(f"Theorem 1 is stated for one hidden layer; this network has {rule.net.n_hidden}")
+        if int(window) != window or window < 1:
+            raise ValueError(f"window must be a positive integer, got {window!r}")
+        self.window = int(window)
+        self.per_example: list[float] = []
+        self.product_of_means: list[float] = []
+        self.mean_of_products: list[float] = []
+        self._recent: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (J_beta, J_gamma, product)
+        self._sums: list[torch.Tensor] | None = None  # running sums of the three over the window
+        self._weights = rule.net.weights[-1].detach().clone()  # W^1 before the next update
+
+    @torch.no_grad()
+    def on_batch_end(self, rule: SegregatedDendrites, y: torch.Tensor) -> None:
+        forward, _ = rule.last_phases
+        j_beta, j_gamma = (j.double() for j in theorem1_jacobians(rule.net, forward, self._weights))
+        self._weights.copy_(rule.net.weights[-1])
+        products = j_beta @ j_gamma
+        self.per_example.extend(theorem1_eigenvalue(products).tolist())
+        for example in zip(j_beta, j_gamma, products):
+            self._recent.append(example)
+            self._sums = list(example) if self._sums is None else [s + e for s, e in zip(self._sums, example)]
+            if len(self._recent) > self.window:
+                self._sums = [s - e for s, e in zip(self._sums, self._recent.pop(0))]
+            mean_beta, mean_gamma, mean_product = (s / len(self._recent) for s in self._sums)
+            self.product_of_means.append(float(theorem1_eigenvalue(mean_beta @ mean_gamma)))
+            self.mean_of_products.append(float(theorem1_eigenvalue(mean_product)))
+
+
 def check_learning_rates(net: SegregatedNetwork, learning_rates) -> tuple[float, ...]:
     if learning_rates is None:
         if net.n_hidden not in PAPER_LEARNING_RATES:
