@@ -746,7 +746,8 @@ class Theorem1Record:
     that phase, i.e. before the batch's update, as the authors' code does), and, over the
     last ``window`` examples (the paper's Figure 5-figure supplement 1A: 100), to
     ``product_of_means`` mu of mean(J_beta) mean(J_gamma) (what the paper's caption describes) and to
-    ``mean_of_products`` mu of mean(J_beta J_gamma) (what the authors' code computes).
+    ``mean_of_products`` mu of mean(J_beta J_gamma) (what the authors' code computes);
+    ``window_product`` is the latest mean(J_beta) mean(J_gamma).
     Use as ``fit(rule, data, ..., on_batch_end=Theorem1Record(rule).on_batch_end)``; nothing is
     computed unless it is passed.
     """
@@ -763,6 +764,7 @@ class Theorem1Record:
         self._recent: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (J_beta, J_gamma, product)
         self._sums: list[torch.Tensor] | None = None  # running sums of the three over the window
         self._weights = rule.net.weights[-1].detach().clone()  # W^1 before the next update
+        self.window_product: torch.Tensor | None = None
 
     @torch.no_grad()
     def on_batch_end(self, rule: SegregatedDendrites, y: torch.Tensor) -> None:
@@ -777,7 +779,8 @@ class Theorem1Record:
             if len(self._recent) > self.window:
                 self._sums = [s - e for s, e in zip(self._sums, self._recent.pop(0))]
             mean_beta, mean_gamma, mean_product = (s / len(self._recent) for s in self._sums)
-            self.product_of_means.append(float(theorem1_eigenvalue(mean_beta @ mean_gamma)))
+            self.window_product = mean_beta @ mean_gamma
+            self.product_of_means.append(float(theorem1_eigenvalue(self.window_product)))
             self.mean_of_products.append(float(theorem1_eigenvalue(mean_product)))
 
 

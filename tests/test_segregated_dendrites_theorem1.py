@@ -47,6 +47,7 @@ def test_jacobians_match_autograd():
         torch.testing.assert_close(j_gamma[n], torch.autograd.functional.jacobian(gamma, beta(hidden)))
 
 
+@torch.no_grad()
 def test_eigenvalue_bounds_the_theorem_step():
     """The theorem's hidden target phi^0* = phi^0_f + gamma(phi^1*) - gamma(phi^1_f) leaves the output error
     ||phi^1* - beta(phi^0*)||^2 = ||(I - J_beta J_gamma) e||^2 + o(||e||^2): at most mu ||e||^2, and equal to it
@@ -99,6 +100,7 @@ def test_recorder_uses_the_weights_of_each_forward_phase():
     np.testing.assert_allclose(record.per_example, expected, rtol=1e-9)
     last = jacobians[-3:]
     mean_beta, mean_gamma = (torch.stack(j).mean(0) for j in zip(*last))
+    torch.testing.assert_close(record.window_product, mean_beta @ mean_gamma)
     assert record.product_of_means[-1] == pytest.approx(float(theorem1_eigenvalue(mean_beta @ mean_gamma)), rel=1e-9)
     mean_product = torch.stack([b @ g for b, g in last]).mean(0)
     assert record.mean_of_products[-1] == pytest.approx(float(theorem1_eigenvalue(mean_product)), rel=1e-9)
