@@ -111,8 +111,7 @@ def main() -> None:
             "test_error_percent": errors.tolist(),
             "first_epoch": {key: summary(v[:, :n]) for key, v in values.items()},
             "per_epoch": {key: [summary(v[:, e * n:(e + 1) * n]) for e in range(args.epochs)] for key, v in values.items()},
-            "curves": {key: v[:, CURVE_STEP - 1::CURVE_STEP].round(4).tolist() for key, v in values.items()
-                       if key != "per_example"},
+            "curves": {"product_of_means": values["product_of_means"][:, CURVE_STEP - 1::CURVE_STEP].round(4).tolist()},
         }
         lines += ["", f"## g_a = {g_a}: the first epoch ({n:,} examples)", "",
                   "| mu from | fraction of examples with mu < 1 | " + " | ".join(f"{q:.0%} quantile" for q in QUANTILES)
