@@ -169,59 +169,6 @@ def _add_rows(weights_t, fired, n_fired, out):
 
 
 @njit(cache=True, fastmath={"contract"})
-def _layer_row(w, fired_b, n_fired_b, bias, v_b, zl_b, zs_b, d_b, tl_b, ts_b, sum_b, count_b, rate_b, teaching_b,
-               apical, n, hidden, coupled, teach, averaging, leak, gain, scale, a_long, a_short, apical_gain, teach_e,
-               teach_i, phi_dt, phi_max_t, dt_t, rng, uniform, use_float64):
-    """One time step of one layer for one example (a row of the batch), in place: the basal input from the
-    ``n_fired_b`` presynaptic spikes in ``fired_b``, the Euler soma, the spikes (written over ``fired_b``),
-    the traces and the sums for the averages. Returns the number of spikes. Compiled once per dtype, for
-    every network depth (``run_phase`` compiles once per number of layers)."""
-    one = v_b.dtype.type(1.0)
-    d_b[:n] = 0.0
-    _add_rows(w, fired_b, n_fired_b, d_b)
-    for i in range(n):
-        zl_b[i] = (zl_b[i] + scale * d_b[i]) * a_long
-        zs_b[i] = (zs_b[i] + scale * d_b[i]) * a_short
-        v_b[i] = v_b[i] * leak + gain * ((zl_b[i] - zs_b[i]) + bias[i])
-        tl_b[i] *= a_long
-        ts_b[i] *= a_short
-    if coupled:
-        for i in range(n):
-            v_b[i] += apical_gain * apical[i]
-    if teach:
-        for i in range(n):
-            g_e = teaching_b[i]
-            v_b[i] += teach_e * g_e + teach_i * (one - g_e)
-    if averaging:
-        for i in range(n):
-            sum_b[i] += v_b[i]
-    _fill(rng, uniform, n, use_float64)
-    n_fired = 0
-    if hidden:
-        for i in range(n):
-            u = uniform[i]
-            if u < phi_dt:  # else no rate can make it spike: the sigmoid is needed only here
-                if u < phi_dt / (one + np.exp(-v_b[i])):
-                    fired_b[n_fired] = i
-                    n_fired += 1
-    else:
-        for i in range(n):
-            rate = phi_max_t / (one + np.exp(-v_b[i]))
-            if uniform[i] < rate * dt_t:
-                fired_b[n_fired] = i
-                n_fired += 1
-            if averaging:
-                rate_b[i] += rate
-    for k in range(n_fired):
-        i = fired_b[k]
-        tl_b[i] += a_long
-        ts_b[i] += a_short
-        if averaging and hidden:
-            count_b[i] += one
-    return n_fired
-
-
-@njit(cache=True, fastmath={"contract"})
 def run_phase(n_steps, settle, active, probability, n_in, w_in, weights_t, biases, feedback, teaching, in_long,
               in_short, somata, longs, shorts, constants, rng, use_float64, mean_inputs, mean_soma, mean_apical,
               mean_out_psp, mean_rate):
@@ -331,29 +278,68 @@ def run_phase(n_steps, settle, active, probability, n_in, w_in, weights_t, biase
         for l in range(n_layers):
             n = somata[l].shape[1]
             hidden = l < n_hidden
+            w = w_in if l == 0 else weights_t[l - 1]
+            bias = biases[l]
+            v_all, zl, zs = somata[l], z_long[l], z_short[l]
+            trace_long, trace_short, soma_sum = longs[l], shorts[l], mean_soma[l]
+            count = counts[l + 1] if hidden else counts[0]  # (the output layer counts nothing)
             if hidden:
                 leak = one - dtype.type(dt * (g_l + g_b + g_a))
             else:
                 leak = one - dtype.type(dt * (g_l + g_d + (1.0 if teach else 0.0)))
             gain = dtype.type(dt * (g_b if hidden else g_d))
-            coupled = hidden and g_a > 0
             for b in range(batch):
-                if coupled:
+                # row views: 1-D loops that the compiler vectorizes
+                v_b, zl_b, zs_b, d_b = v_all[b], zl[b], zs[b], drive[b]
+                tl_b, ts_b, sum_b = trace_long[b], trace_short[b], soma_sum[b]
+                d_b[:n] = 0.0
+                _add_rows(w, fired[b], n_fired[b], d_b)
+                if hidden and g_a > 0:
                     y = feedback[l]
                     for i in range(n):
                         acc = dtype.type(0.0)
                         for o in range(n_out):
                             acc += out_psp[b, o] * y[i, o]
                         apical[i] = acc
-                w = w_in if l == 0 else weights_t[l - 1]
-                count_b = counts[l + 1][b] if hidden else counts[0][b]  # (the output layer counts nothing)
-                teaching_b = teaching[b] if teach else mean_rate[b]  # (read only when teaching the output)
-                teaches = teach and not hidden
-                n_fired[b] = _layer_row(w, fired[b], n_fired[b], biases[l], somata[l][b], z_long[l][b], z_short[l][b],
-                                        drive[b], longs[l][b], shorts[l][b], mean_soma[l][b], count_b, mean_rate[b],
-                                        teaching_b, apical, n, hidden, coupled, teaches, averaging, leak, gain, scale,
-                                        a_long, a_short, apical_gain, teach_e, teach_i, phi_dt, phi_max_t, dt_t, rng,
-                                        uniform, use_float64)
+                for i in range(n):
+                    zl_b[i] = (zl_b[i] + scale * d_b[i]) * a_long
+                    zs_b[i] = (zs_b[i] + scale * d_b[i]) * a_short
+                    v_b[i] = v_b[i] * leak + gain * ((zl_b[i] - zs_b[i]) + bias[i])
+                    tl_b[i] *= a_long
+                    ts_b[i] *= a_short
+                if hidden and g_a > 0:
+                    for i in range(n):
+                        v_b[i] += apical_gain * apical[i]
+                if not hidden and teach:
+                    for i in range(n):
+                        g_e = teaching[b, i]
+                        v_b[i] += teach_e * g_e + teach_i * (one - g_e)
+                if averaging:
+                    for i in range(n):
+                        sum_b[i] += v_b[i]
+                _fill(rng, uniform, n, use_float64)
+                n_fired[b] = 0
+                if hidden:
+                    for i in range(n):
+                        u = uniform[i]
+                        if u < phi_dt:  # else no rate can make it spike: the sigmoid is needed only here
+                            if u < phi_dt / (one + np.exp(-v_b[i])):
+                                fired[b, n_fired[b]] = i
+                                n_fired[b] += 1
+                else:
+                    for i in range(n):
+                        rate = phi_max_t / (one + np.exp(-v_b[i]))
+                        if uniform[i] < rate * dt_t:
+                            fired[b, n_fired[b]] = i
+                            n_fired[b] += 1
+                        if averaging:
+                            mean_rate[b, i] += rate
+                for k in range(n_fired[b]):
+                    i = fired[b, k]
+                    tl_b[i] += a_long
+                    ts_b[i] += a_short
+                    if averaging and hidden:
+                        count[b, i] += one
         for b in range(batch):
             for i in range(n_out):
                 out_psp[b, i] = (longs[n_layers - 1][b, i] - shorts[n_layers - 1][b, i]) * scale
