@@ -393,7 +393,7 @@ def plateau_weight_change(function: Callable) -> Verdict:
     for case, (batch, eta) in enumerate(((1, 0.21), (6, 0.3))):
         generator = torch.Generator().manual_seed(case)
         net = SegregatedNetwork([12, 7, 4], dtype=torch.float64, seed=case)
-        rule = SegregatedDendrites(net, mode="spiking", learning_rates=(eta, 0.21), seed=case)
+        rule = SegregatedDendrites(net, mode="spiking", learning_rates=(eta, 0.21), seed=case, stepwise=True)
         x = torch.rand(batch, 12, generator=generator, dtype=torch.float64)
         y = torch.randint(0, 4, (batch,), generator=generator)
         forward, target = rule.phases(x, y)
