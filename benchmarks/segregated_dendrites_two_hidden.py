@@ -10,8 +10,10 @@ It also runs a few variants on seed 0 or on the stalled seeds 0, 2, 3 (784-500-1
 alone, the authors' code's PSP kernel, smaller steps, smaller initial weights).
 
     python benchmarks/segregated_dendrites_two_hidden.py --epochs 6 --seeds 0 1 2 3 4
+    python benchmarks/segregated_dendrites_two_hidden.py --epochs 20 --seeds 0 1 2 3 4 --variants 3 --all-seeds \
+        --out benchmarks/results/segregated_dendrites_two_hidden_e20.json
 
-writes ``benchmarks/results/segregated_dendrites_two_hidden.json``; the findings are in
+write ``benchmarks/results/segregated_dendrites_two_hidden.json`` (and ``..._e20.json``); the findings are in
 ``segregated_dendrites_two_hidden.md`` beside it (written by hand from the JSON).
 """
 
@@ -107,10 +109,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--variants", type=int, nargs="+", default=list(range(len(VARIANTS))),
+                        help="which variants to run (indices into VARIANTS)")
+    parser.add_argument("--all-seeds", action="store_true", help="run every variant on --seeds")
     parser.add_argument("--out", type=Path, default=RESULTS / "segregated_dendrites_two_hidden.json")
     args = parser.parse_args()
     data = load("mnist-5k")
-    jobs = [(name, seed) for name, variant in VARIANTS.items() for seed in (variant.seeds or args.seeds)]
+    chosen = [name for i, name in enumerate(VARIANTS) if i in args.variants]
+    jobs = [(name, seed) for name in chosen
+            for seed in (args.seeds if args.all_seeds or VARIANTS[name].seeds is None else VARIANTS[name].seeds)]
     record = {"epochs": args.epochs, "dataset": "mnist-5k", "mode": "spiking", "g_a": 0.0, "lost_above": LOST,
               "date": str(datetime.date.today()), "runs": []}
     for name, seed in jobs:
