@@ -10,7 +10,7 @@ It also runs a few variants on seed 0 or on the stalled seeds 0, 2, 3 (784-500-1
 alone, the authors' code's PSP kernel, smaller steps, smaller initial weights).
 
     python benchmarks/segregated_dendrites_two_hidden.py --epochs 6 --seeds 0 1 2 3 4
-    python benchmarks/segregated_dendrites_two_hidden.py --epochs 20 --seeds 0 1 2 3 4 --variants 3 --all-seeds \
+    python benchmarks/segregated_dendrites_two_hidden.py --epochs 20 --seeds 0 1 2 3 4 --variants 5 --all-seeds \
         --out benchmarks/results/segregated_dendrites_two_hidden_e20.json
 
 write ``benchmarks/results/segregated_dendrites_two_hidden.json`` (and ``..._e20.json``); the findings are in
