@@ -15,7 +15,8 @@
 # PyTorch CPU index (DENDNOTES_TORCH_INDEX; empty for none) when it can be
 # reached: CPU torch, not the default Linux wheel with gigabytes of CUDA.
 # Each chapter runs in its own pytest process with a new kernel of the new
-# environment (--nbval-current-env), from its own empty folder.
+# environment (--nbval-current-env), from its own empty folder, two chapters
+# at a time (DENDNOTES_FRESH_JOBS=1 for one at a time).
 #
 # Slow (every notebook again, plus installing torch): not part of
 # scripts/test.sh.  CI (.ci/run) runs the notebooks this way instead of from
@@ -30,6 +31,8 @@ say() { printf '[fresh-install] %s\n' "$*"; }
 # pip's notes about index folders this machine lacks are noise, not errors.
 quiet_pip() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; return "${PIPESTATUS[0]}"; }
 begin=$(date +%s)
+JOBS="${DENDNOTES_FRESH_JOBS:-2}"
+case "$JOBS" in ''|*[!0-9]*|0) echo "[fresh-install] DENDNOTES_FRESH_JOBS must be a positive integer, not '$JOBS'" >&2; exit 2;; esac
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dendnotes-fresh.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
@@ -73,19 +76,41 @@ CHAPTERS=("$@")
 if [ "${#CHAPTERS[@]}" = 0 ]; then
     for nb in "$ROOT"/book/[0-9][0-9]_*.ipynb; do CHAPTERS+=("$(basename "$nb" .ipynb)"); done
 fi
-failed=()
-for chapter in "${CHAPTERS[@]}"; do
-    run="$WORK/run-$chapter"
+# Two chapters at a time (DENDNOTES_FRESH_JOBS): each is one single-threaded
+# kernel, so on two cores this halves the wall time; each chapter's output is
+# kept in its own log and printed whole when it ends.
+run_chapter() {
+    local chapter="$1" run="$WORK/run-$1" start
     mkdir -p "$run"
     cp "$ROOT/book/$chapter.ipynb" "$run/"
-    say "$chapter"
     start=$(date +%s)
     if (cd "$run" && env -u PYTHONPATH "$FRESH" -m pytest -q -p no:cacheprovider --nbval-lax \
-            --nbval-current-env --nbval-cell-timeout=300 "$chapter.ipynb"); then
-        say "$chapter passed in $(( $(date +%s) - start )) s"
+            --nbval-current-env --nbval-cell-timeout=300 "$chapter.ipynb") > "$WORK/$chapter.log" 2>&1; then
+        echo "passed in $(( $(date +%s) - start )) s" > "$WORK/$chapter.status"
     else
-        failed+=("$chapter")
+        echo "FAILED after $(( $(date +%s) - start )) s" > "$WORK/$chapter.status"
     fi
+}
+report() {  # wait for a chapter, then print its log and status
+    wait "$2" || true
+    cat "$WORK/$1.log" 2>/dev/null || true
+    say "$1 $(cat "$WORK/$1.status" 2>/dev/null || echo "FAILED (it did not start)")"
+}
+pids=() names=()
+for chapter in "${CHAPTERS[@]}"; do
+    say "$chapter: started"
+    run_chapter "$chapter" & pids+=($!) names+=("$chapter")
+    if [ "${#pids[@]}" -ge "$JOBS" ]; then
+        report "${names[0]}" "${pids[0]}"
+        pids=("${pids[@]:1}") names=("${names[@]:1}")
+    fi
+done
+for k in "${!pids[@]}"; do
+    report "${names[$k]}" "${pids[$k]}"
+done
+failed=()
+for chapter in "${CHAPTERS[@]}"; do
+    grep -qs "^passed" "$WORK/$chapter.status" || failed+=("$chapter")
 done
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "[fresh-install] FAILED: ${failed[*]}" >&2
